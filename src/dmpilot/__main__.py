@@ -1,0 +1,3 @@
+from dmpilot.cli import app
+
+app(prog_name="dmpilot")

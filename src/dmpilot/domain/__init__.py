@@ -1,0 +1,1 @@
+"""The functional core: pure decisions over plain data. No I/O, no framework, no clock."""

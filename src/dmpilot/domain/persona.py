@@ -1,0 +1,94 @@
+"""The Persona: a creator's voice, languages, funnel, link and exits, as validated data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code, e.g. en")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StageSpec(_Strict):
+    """One funnel stage: how many replies the contact gets in it, and how to talk there."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    max_replies: Annotated[int, Field(ge=1, le=100)]
+    instructions: str = ""
+    link_allowed: bool = False
+
+
+class LinkSpec(_Strict):
+    url: HttpUrl
+    platform: str = Field(min_length=1, description="How replies name where the link goes")
+    budget: Annotated[int, Field(ge=0, le=5)] = 1
+
+
+class PhraseBank(_Strict):
+    """Lines the offline scripted brain combines; {name} and {link} are filled in."""
+
+    openers: list[str] = Field(default_factory=list)
+    stages: dict[str, list[str]] = Field(default_factory=dict)
+    media: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Persona(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    voice: list[str] = Field(default_factory=list)
+    languages: list[LanguageCode] = Field(min_length=1)
+    link: LinkSpec
+    stages: list[StageSpec] = Field(min_length=1)
+    exits: dict[LanguageCode, list[str]]
+    reactivate_after_days: Annotated[int, Field(ge=1)] | None = None
+    reply_delay_seconds: tuple[int, int] = (0, 0)
+    max_words: Annotated[int, Field(ge=3, le=200)] = 40
+    phrases: dict[LanguageCode, PhraseBank] = Field(default_factory=dict)
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    def stage(self, name: str) -> StageSpec:
+        for spec in self.stages:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @field_validator("exits")
+    @classmethod
+    def _exits_not_empty(cls, exits: dict[str, list[str]]) -> dict[str, list[str]]:
+        for language, variants in exits.items():
+            if not variants or any(not v.strip() for v in variants):
+                raise ValueError(f"exits.{language} needs at least one non-empty exit message")
+        return exits
+
+    @field_validator("reply_delay_seconds")
+    @classmethod
+    def _delay_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if low < 0 or high < low or high > 60:
+            raise ValueError("reply_delay_seconds must be [min, max] with 0 <= min <= max <= 60")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Persona:
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stages: stage names must be unique, got {names}")
+        missing = [lang for lang in self.languages if lang not in self.exits]
+        if missing:
+            raise ValueError(
+                f"exits: add exit messages for every language in 'languages' (missing: {missing})"
+            )
+        for language, bank in self.phrases.items():
+            unknown = sorted(set(bank.stages) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"phrases.{language}.stages: {unknown} are not stage names (stages: {names})"
+                )
+        return self

@@ -1,0 +1,39 @@
+"""Is a reply a repeat of something already said? Shared by the live check and the audit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from rapidfuzz import fuzz
+
+_NOT_WORDS = re.compile(r"[^\w\s]|_", re.UNICODE)
+
+# Measured on paraphrase pairs in tests/unit/test_repetition.py: rewordings of one
+# sentence score 88-97, distinct replies of one persona stay below 75.
+DEFAULT_SIMILARITY_THRESHOLD = 85.0
+
+
+def normalize_for_comparison(text: str) -> str:
+    """Lowercase words only: punctuation, emoji and spacing do not make a reply new."""
+    return " ".join(_NOT_WORDS.sub(" ", text.casefold()).split())
+
+
+def similarity(a: str, b: str) -> float:
+    return fuzz.ratio(normalize_for_comparison(a), normalize_for_comparison(b))
+
+
+def find_repeat(
+    candidate: str,
+    previous: Iterable[str],
+    threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
+) -> str | None:
+    """The earlier reply that `candidate` repeats exactly or nearly, if any."""
+    norm = normalize_for_comparison(candidate)
+    for earlier in previous:
+        other = normalize_for_comparison(earlier)
+        if norm == other:
+            return earlier
+        if norm and other and fuzz.ratio(norm, other) >= threshold:
+            return earlier
+    return None

@@ -1,0 +1,57 @@
+"""One Settings object, read from DMPILOT_* environment variables (see the README table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BrainKind = Literal["scripted", "anthropic", "openai"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DMPILOT_", extra="ignore")
+
+    database_url: str = "sqlite:///./dmpilot.db"
+    webhook_token: SecretStr | None = None
+    persona: Path | None = None
+    brain: BrainKind | None = None
+    model: str = "claude-haiku-4-5"
+    dedup_window_seconds: float = Field(30.0, ge=0)
+    coalesce_seconds: float = Field(2.0, ge=0, le=30)
+    reply_budget_seconds: float = Field(7.0, gt=0, le=60)
+    lease_seconds: float = Field(20.0, gt=0)
+    history_messages: int = Field(20, ge=1, le=200)
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    seed: int = 0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    anthropic_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("DMPILOT_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
+    )
+    anthropic_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("DMPILOT_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL")
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("DMPILOT_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("DMPILOT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+
+    @field_validator("webhook_token", "anthropic_api_key", "openai_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def brain_kind(self) -> BrainKind:
+        if self.brain is not None:
+            return self.brain
+        return "anthropic" if self.anthropic_api_key else "scripted"
+
+    @property
+    def token(self) -> str | None:
+        return self.webhook_token.get_secret_value() if self.webhook_token else None

@@ -1,0 +1,510 @@
+"""Every query dmpilot runs. Each guarantee is one atomic statement or one transaction.
+
+- dedup: an upsert on (contact, key) that only succeeds outside the window;
+- one turn in flight per contact: a conditional UPDATE that takes an expiring lease;
+- one reply per turn: UNIQUE(contact, last_inbound_id) and UNIQUE(messages.turn_id);
+- stop before exit: the stop and the exit message commit together, fenced by the lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from dmpilot.domain.decision import ContactState, MessageView, Reason
+from dmpilot.domain.funnel import STOPPED_STAGE
+from dmpilot.domain.inbound import Inbound
+from dmpilot.store.database import create_db_engine, migrate
+from dmpilot.store.schema import (
+    contacts,
+    control,
+    events,
+    exit_rotation,
+    inbound_keys,
+    messages,
+    turns,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The outcome of storing one inbound delivery."""
+
+    contact_id: int
+    message_id: int | None  # None for a duplicate delivery
+    duplicate_of: int | None
+    paused: bool
+    stopped: bool
+    stage: str | None  # the contact's stage before this message; None before any reply
+
+    @property
+    def duplicate(self) -> bool:
+        return self.message_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlState:
+    paused: bool
+    reason: str | None
+    changed_at: datetime | None
+    changed_by: str | None
+
+
+@dataclass(slots=True)
+class TurnCommit:
+    """A reply or an exit, ready to be committed by the turn that holds the lease."""
+
+    contact_id: int
+    owner: str
+    last_inbound_id: int
+    stage: str
+    text: str
+    language: str
+    now: datetime
+    exit_texts: tuple[str, ...] = ()  # non-empty: this turn is the exit, and stops the contact
+    choose_exit: Callable[[int | None], int] | None = None
+    reactivate: bool = False
+    latency_ms: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_exit(self) -> bool:
+        return bool(self.exit_texts)
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    turn_id: int
+    message_id: int
+    text: str
+    exit_variant: int | None
+
+
+class TurnRejected(Exception):
+    """The commit was refused; `reason` says why (paused, stopped, lease lost, duplicate)."""
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+
+    @classmethod
+    def open(cls, url: str, *, run_migrations: bool = True, pool_size: int = 10) -> Store:
+        engine = create_db_engine(url, pool_size=pool_size)
+        if run_migrations:
+            migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with (
+            self.engine.connect().execution_options(sqlite_begin="DEFERRED") as connection,
+            connection.begin(),
+        ):
+            yield connection
+
+    # -- inbound -------------------------------------------------------------------------
+
+    def record_inbound(
+        self, inbound: Inbound, now: datetime, dedup_window: timedelta, language: str | None
+    ) -> Recorded:
+        """Store one delivery exactly once; recognise a repeat of it atomically."""
+        insert = self._dialect.insert
+        with self._write() as db:
+            new_contact = insert(contacts).values(
+                channel=inbound.channel,
+                external_id=inbound.contact_external_id,
+                name=inbound.contact_name,
+                username=inbound.contact_username,
+                language=language,
+                created_at=now,
+                last_inbound_at=now,
+                cycle_started_at=now,
+            )
+            upsert = new_contact.on_conflict_do_update(
+                index_elements=[contacts.c.channel, contacts.c.external_id],
+                set_={
+                    "last_inbound_at": now,
+                    "name": func.coalesce(new_contact.excluded.name, contacts.c.name),
+                    "username": func.coalesce(new_contact.excluded.username, contacts.c.username),
+                    "language": func.coalesce(new_contact.excluded.language, contacts.c.language),
+                },
+            ).returning(contacts.c.id, contacts.c.stopped_at, contacts.c.stage)
+            contact_id, stopped_at, stage = db.execute(upsert).one()
+            paused = bool(db.scalar(select(control.c.paused).where(control.c.id == 1)))
+
+            key = inbound.dedup_key()
+            if key is not None:
+                claim = insert(inbound_keys).values(
+                    contact_id=contact_id, key=key, first_seen_at=now, message_id=None
+                )
+                claim = claim.on_conflict_do_update(
+                    index_elements=[inbound_keys.c.contact_id, inbound_keys.c.key],
+                    set_={"first_seen_at": now, "message_id": None},
+                    where=inbound_keys.c.first_seen_at <= now - dedup_window,
+                ).returning(inbound_keys.c.key)
+                if db.execute(claim).first() is None:
+                    original = db.scalar(
+                        select(inbound_keys.c.message_id).where(
+                            inbound_keys.c.contact_id == contact_id, inbound_keys.c.key == key
+                        )
+                    )
+                    return Recorded(
+                        contact_id, None, original, paused, stopped_at is not None, stage
+                    )
+
+            message_id = db.execute(
+                messages.insert()
+                .values(
+                    contact_id=contact_id,
+                    direction="in",
+                    kind=inbound.kind.value,
+                    text=inbound.text,
+                    media_url=inbound.media_url,
+                    language=language,
+                    created_at=now,
+                )
+                .returning(messages.c.id)
+            ).scalar_one()
+            if key is not None:
+                db.execute(
+                    update(inbound_keys)
+                    .where(inbound_keys.c.contact_id == contact_id, inbound_keys.c.key == key)
+                    .values(message_id=message_id)
+                )
+            return Recorded(contact_id, message_id, None, paused, stopped_at is not None, stage)
+
+    def newest_inbound_id(self, contact_id: int) -> int | None:
+        with self._read() as db:
+            return db.scalar(
+                select(func.max(messages.c.id)).where(
+                    messages.c.contact_id == contact_id, messages.c.direction == "in"
+                )
+            )
+
+    # -- the turn lease ------------------------------------------------------------------
+
+    def claim_lease(self, contact_id: int, owner: str, now: datetime, ttl: timedelta) -> bool:
+        with self._write() as db:
+            claimed = db.execute(
+                update(contacts)
+                .where(
+                    contacts.c.id == contact_id,
+                    or_(contacts.c.lease_expires_at.is_(None), contacts.c.lease_expires_at <= now),
+                )
+                .values(lease_owner=owner, lease_expires_at=now + ttl)
+            )
+            return claimed.rowcount == 1
+
+    def release_lease(self, contact_id: int, owner: str) -> None:
+        with self._write() as db:
+            db.execute(
+                update(contacts)
+                .where(contacts.c.id == contact_id, contacts.c.lease_owner == owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    # -- state ---------------------------------------------------------------------------
+
+    def load_state(
+        self, contact_id: int, history_limit: int, recent_limit: int = 20
+    ) -> ContactState:
+        with self._read() as db:
+            contact = db.execute(select(contacts).where(contacts.c.id == contact_id)).one()
+            answered = db.scalar(
+                select(func.coalesce(func.max(turns.c.last_inbound_id), 0)).where(
+                    turns.c.contact_id == contact_id
+                )
+            )
+            view = select(
+                messages.c.id,
+                messages.c.direction,
+                messages.c.kind,
+                messages.c.text,
+                messages.c.created_at,
+            ).where(messages.c.contact_id == contact_id)
+            pending = db.execute(
+                view.where(messages.c.direction == "in", messages.c.id > answered)
+                .order_by(messages.c.id)
+                .limit(50)
+            ).all()
+            history = db.execute(view.order_by(messages.c.id.desc()).limit(history_limit)).all()
+            cycle = db.scalars(
+                select(messages.c.text)
+                .where(
+                    messages.c.contact_id == contact_id,
+                    messages.c.direction == "out",
+                    messages.c.kind == "reply",
+                    messages.c.created_at >= contact.cycle_started_at,
+                )
+                .order_by(messages.c.id)
+            ).all()
+            recent = db.scalars(
+                select(messages.c.text)
+                .where(messages.c.contact_id == contact_id, messages.c.direction == "out")
+                .order_by(messages.c.id.desc())
+                .limit(recent_limit)
+            ).all()
+        return ContactState(
+            contact_id=contact_id,
+            name=contact.name,
+            language=contact.language,
+            stopped_at=contact.stopped_at,
+            stop_reason=contact.stop_reason,
+            cycle_replies=tuple(cycle),
+            history=tuple(MessageView(*row) for row in reversed(history)),
+            pending=tuple(MessageView(*row) for row in pending),
+            recent_replies=tuple(recent),
+        )
+
+    # -- committing a turn ---------------------------------------------------------------
+
+    def commit_turn(self, turn: TurnCommit) -> Committed:
+        """Commit a reply, or an exit together with the stop, if this turn may still speak."""
+        with self._write() as db:
+            if db.scalar(select(control.c.paused).where(control.c.id == 1)):
+                raise TurnRejected(Reason.PAUSED)
+            values: dict[str, Any] = {"stage": turn.stage}
+            stopped_condition = contacts.c.stopped_at.is_(None)
+            if turn.reactivate:
+                stopped_condition = contacts.c.stopped_at.is_not(None)
+                values |= {"stopped_at": None, "stop_reason": None, "cycle_started_at": turn.now}
+            if turn.is_exit:
+                values |= {
+                    "stopped_at": turn.now,
+                    "stop_reason": Reason.CAP.value,
+                    "stage": STOPPED_STAGE,
+                }
+            fenced = db.execute(
+                update(contacts)
+                .where(
+                    contacts.c.id == turn.contact_id,
+                    contacts.c.lease_owner == turn.owner,
+                    contacts.c.lease_expires_at > turn.now,
+                    stopped_condition,
+                )
+                .values(**values)
+            )
+            if fenced.rowcount != 1:
+                raise TurnRejected(self._why_fenced(db, turn))
+
+            text, variant = turn.text, None
+            if turn.is_exit:
+                variant = self._rotate_exit(db, turn)
+                text = turn.exit_texts[variant]
+            try:
+                turn_id = db.execute(
+                    turns.insert()
+                    .values(
+                        contact_id=turn.contact_id,
+                        last_inbound_id=turn.last_inbound_id,
+                        stage=turn.stage,
+                        outcome="exit" if turn.is_exit else "sent",
+                        created_at=turn.now,
+                    )
+                    .returning(turns.c.id)
+                ).scalar_one()
+            except IntegrityError as exc:
+                raise TurnRejected(Reason.DUPLICATE) from exc
+            message_id = db.execute(
+                messages.insert()
+                .values(
+                    contact_id=turn.contact_id,
+                    direction="out",
+                    kind="exit" if turn.is_exit else "reply",
+                    text=text,
+                    language=turn.language,
+                    stage=turn.stage,
+                    turn_id=turn_id,
+                    exit_variant=variant,
+                    created_at=turn.now,
+                )
+                .returning(messages.c.id)
+            ).scalar_one()
+            detail = dict(turn.detail)
+            if variant is not None:
+                detail["exit_variant"] = variant
+            self._event(
+                db,
+                turn.now,
+                "exit" if turn.is_exit else "sent",
+                Reason.CAP if turn.is_exit else None,
+                turn.contact_id,
+                message_id,
+                turn_id,
+                turn.latency_ms,
+                detail,
+            )
+            if turn.is_exit:
+                self._event(db, turn.now, "stopped", Reason.CAP, turn.contact_id, None, turn_id)
+        return Committed(turn_id, message_id, text, variant)
+
+    def _why_fenced(self, db: Connection, turn: TurnCommit) -> Reason:
+        row = db.execute(
+            select(contacts.c.stopped_at, contacts.c.lease_owner).where(
+                contacts.c.id == turn.contact_id
+            )
+        ).one()
+        if row.stopped_at is not None and not turn.reactivate:
+            return Reason.STOPPED
+        return Reason.LEASE_LOST
+
+    def _rotate_exit(self, db: Connection, turn: TurnCommit) -> int:
+        """Pick the exit variant and record it, compare-and-set, so concurrent exits for
+        different contacts never send the same variant twice in a row."""
+        assert turn.choose_exit is not None
+        while True:
+            last = db.scalar(
+                select(exit_rotation.c.last_variant).where(
+                    exit_rotation.c.language == turn.language
+                )
+            )
+            choice = turn.choose_exit(last)
+            if last is None:
+                inserted = db.execute(
+                    self._dialect.insert(exit_rotation)
+                    .values(language=turn.language, last_variant=choice, changed_at=turn.now)
+                    .on_conflict_do_nothing()
+                )
+                if inserted.rowcount == 1:
+                    return choice
+                continue
+            swapped = db.execute(
+                update(exit_rotation)
+                .where(
+                    exit_rotation.c.language == turn.language,
+                    exit_rotation.c.last_variant == last,
+                )
+                .values(last_variant=choice, changed_at=turn.now)
+            )
+            if swapped.rowcount == 1:
+                return choice
+
+    # -- contacts ------------------------------------------------------------------------
+
+    def find_contact(self, channel: str, external_id: str) -> int | None:
+        with self._read() as db:
+            return db.scalar(
+                select(contacts.c.id).where(
+                    contacts.c.channel == channel, contacts.c.external_id == external_id
+                )
+            )
+
+    # -- events --------------------------------------------------------------------------
+
+    def record_event(
+        self,
+        now: datetime,
+        kind: str,
+        reason: Reason | str | None = None,
+        contact_id: int | None = None,
+        message_id: int | None = None,
+        turn_id: int | None = None,
+        latency_ms: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self._write() as db:
+            self._event(db, now, kind, reason, contact_id, message_id, turn_id, latency_ms, detail)
+
+    @staticmethod
+    def _event(
+        db: Connection,
+        now: datetime,
+        kind: str,
+        reason: Reason | str | None,
+        contact_id: int | None,
+        message_id: int | None,
+        turn_id: int | None,
+        latency_ms: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        db.execute(
+            events.insert().values(
+                created_at=now,
+                kind=kind,
+                reason=str(reason) if reason is not None else None,
+                contact_id=contact_id,
+                message_id=message_id,
+                turn_id=turn_id,
+                latency_ms=latency_ms,
+                detail=detail or None,
+            )
+        )
+
+    # -- the kill switch -----------------------------------------------------------------
+
+    def control(self) -> ControlState:
+        with self._read() as db:
+            row = db.execute(select(control).where(control.c.id == 1)).one()
+        return ControlState(bool(row.paused), row.reason, row.changed_at, row.changed_by)
+
+    def set_paused(self, paused: bool, reason: str | None, by: str, now: datetime) -> ControlState:
+        with self._write() as db:
+            db.execute(
+                update(control)
+                .where(control.c.id == 1)
+                .values(paused=paused, reason=reason, changed_at=now, changed_by=by)
+            )
+            self._event(
+                db,
+                now,
+                "paused" if paused else "resumed",
+                None,
+                None,
+                None,
+                None,
+                detail={"reason": reason, "by": by},
+            )
+        return ControlState(paused, reason, now, by)
+
+    # -- figures for `dmpilot status` ----------------------------------------------------
+
+    def summary(self, since: datetime) -> dict[str, Any]:
+        with self._read() as db:
+            contact_count = db.scalar(select(func.count()).select_from(contacts)) or 0
+            stopped = (
+                db.scalar(
+                    select(func.count())
+                    .select_from(contacts)
+                    .where(contacts.c.stopped_at.is_not(None))
+                )
+                or 0
+            )
+            by_direction = dict(
+                db.execute(
+                    select(messages.c.direction, func.count()).group_by(messages.c.direction)
+                ).all()
+            )
+            recent = db.execute(
+                select(events.c.kind, func.coalesce(events.c.reason, literal("")), func.count())
+                .where(and_(events.c.created_at >= since))
+                .group_by(events.c.kind, events.c.reason)
+                .order_by(func.count().desc())
+            ).all()
+        return {
+            "contacts": contact_count,
+            "stopped": stopped,
+            "inbound": by_direction.get("in", 0),
+            "outbound": by_direction.get("out", 0),
+            "events": [(kind, reason, count) for kind, reason, count in recent],
+        }

@@ -1,0 +1,1 @@
+"""Thin FastAPI routes: authenticate, parse, call the engine, render."""
