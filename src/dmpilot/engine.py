@@ -116,7 +116,7 @@ class Engine:
 
     async def handle(self, inbound: Inbound) -> Decision:
         started = time.monotonic()
-        language = detect_language(inbound.text, self.persona.languages) if inbound.text else None
+        language = detect_language(inbound.text) if inbound.text else None
         recorded = await self._db(
             self.store.record_inbound, inbound, self.clock(), self.config.dedup_window, language
         )

@@ -34,9 +34,11 @@ class TurnPlan:
 def reply_language(state: ContactState, persona: Persona) -> str:
     """The language to answer in: the contact's current one when the persona speaks it."""
     for message in reversed(state.pending):
-        detected = detect_language(message.text, persona.languages)
+        # Detect among all languages: German must not pass for French because the
+        # persona speaks only English and French.
+        detected = detect_language(message.text)
         if detected:
-            return detected
+            return detected if detected in persona.languages else persona.default_language
     if state.language in persona.languages:
         return state.language
     return persona.default_language

@@ -1,0 +1,166 @@
+"""Shared test helpers: inbound builders, real server processes, PostgreSQL databases."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import make_url
+
+from dmpilot.domain.inbound import Inbound, InboundKind, classify
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "DMPILOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+T0 = datetime(2026, 11, 1, 12, 0, 0)
+
+
+def inbound(
+    contact: str = "c1",
+    text: str | None = "hello there",
+    at: datetime = T0,
+    name: str | None = "Sam Doe",
+    **kwargs: object,
+) -> Inbound:
+    kind, clean, media, notes = classify(text=text, **kwargs)  # type: ignore[arg-type]
+    return Inbound(
+        channel="manychat",
+        contact_external_id=contact,
+        kind=kind,
+        text=clean,
+        received_at=at,
+        contact_name=name,
+        media_url=media,
+        notes=notes,
+    )
+
+
+def text_inbound(contact: str, text: str, at: datetime = T0) -> Inbound:
+    return Inbound("manychat", contact, InboundKind.TEXT, text, at, contact_name="Sam Doe")
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def postgres_available() -> bool:
+    try:
+        with psycopg.connect(_libpq(POSTGRES_ADMIN_URL), connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def require_postgres() -> None:
+    if postgres_available():
+        return
+    message = (
+        f"PostgreSQL is not answering at {POSTGRES_ADMIN_URL}; start it (see README, "
+        "'Running the tests') or point DMPILOT_TEST_POSTGRES_URL at a server"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message + " — CI must run the PostgreSQL tests, not skip them")
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new empty database for one test, dropped afterwards."""
+    require_postgres()
+    name = f"dmpilot_test_{uuid.uuid4().hex[:12]}"
+    admin = _libpq(POSTGRES_ADMIN_URL)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- the real server -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`dmpilot serve` as a real process (or several workers) on a loopback port."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], workers: int = 1) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"server-{self.port}.log"
+        self.env = {**os.environ, **env}
+        self.workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Server:
+        command = [sys.executable, "-m", "dmpilot", "serve", "--port", str(self.port)]
+        command += ["--workers", str(self.workers)]
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            command, cwd=self.workdir, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_text()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    # with several workers, give every worker time to come up
+                    if self.workers > 1:
+                        time.sleep(1.0)
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not come up:\n{self.log_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if hasattr(self, "log"):
+            self.log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dmpilot", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -1,0 +1,34 @@
+import random
+
+import pytest
+
+from dmpilot.domain.exits import choose_exit_variant, exit_language
+from dmpilot.personas import load_persona
+
+
+def test_never_the_same_variant_twice_in_a_row() -> None:
+    rng = random.Random(7)
+    last = None
+    seen = set()
+    for _ in range(200):
+        choice = choose_exit_variant(3, last, rng)
+        assert choice != last
+        seen.add(choice)
+        last = choice
+    assert seen == {0, 1, 2}
+
+
+def test_single_variant_is_reused_because_there_is_no_choice() -> None:
+    assert choose_exit_variant(1, 0, random.Random()) == 0
+
+
+def test_no_variant_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        choose_exit_variant(0, None, random.Random())
+
+
+def test_exit_language_falls_back_to_the_persona_default() -> None:
+    persona = load_persona()
+    assert exit_language(persona, "fr") == "fr"
+    assert exit_language(persona, "de") == "en"
+    assert exit_language(persona, None) == "en"
