@@ -60,7 +60,9 @@ def test_attachments_become_typed_events() -> None:
         ("ig_reel", InboundKind.SHARE),
         ("something_new", InboundKind.FILE),
     ]:
-        kind, _, _, _ = classify(text=None, attachment_type=attachment, attachment_url="https://x/y")
+        kind, _, _, _ = classify(
+            text=None, attachment_type=attachment, attachment_url="https://x/y"
+        )
         assert kind is expected, attachment
 
 

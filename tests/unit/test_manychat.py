@@ -108,13 +108,25 @@ def test_non_object_body() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 field_names = st.sampled_from(
-    ["subscriber", "id", "name", "last_input_text", "text", "message", "story_reply",
-     "story_mention", "attachment", "last_message", "ig_username"]
+    [
+        "subscriber",
+        "id",
+        "name",
+        "last_input_text",
+        "text",
+        "message",
+        "story_reply",
+        "story_mention",
+        "attachment",
+        "last_message",
+        "ig_username",
+    ]
 )
 
 

@@ -39,7 +39,9 @@ def test_link_only_in_link_stages_and_within_budget() -> None:
 
 
 def test_stopped_contacts_get_nothing() -> None:
-    plan = plan_turn(state(10, stopped_at=NOW, stop_reason="cap"), PERSONA, NOW + timedelta(days=400))
+    plan = plan_turn(
+        state(10, stopped_at=NOW, stop_reason="cap"), PERSONA, NOW + timedelta(days=400)
+    )
     assert (plan.kind, plan.reason, plan.stage) == (PlanKind.SKIP, Reason.STOPPED, "stopped")
 
 
@@ -48,7 +50,9 @@ def test_reactivation_after_the_configured_days_only_after_a_cap() -> None:
     stopped = NOW - timedelta(days=30)
     plan = plan_turn(state(10, stopped_at=stopped, stop_reason="cap"), persona, NOW)
     assert (plan.kind, plan.stage, plan.reactivate) == (PlanKind.REPLY, "cold", True)
-    too_soon = plan_turn(state(10, stopped_at=stopped, stop_reason="cap"), persona, NOW - timedelta(seconds=1))
+    too_soon = plan_turn(
+        state(10, stopped_at=stopped, stop_reason="cap"), persona, NOW - timedelta(seconds=1)
+    )
     assert too_soon.kind is PlanKind.SKIP
     opted_out = plan_turn(state(3, stopped_at=stopped, stop_reason="opt_out"), persona, NOW)
     assert opted_out.kind is PlanKind.SKIP

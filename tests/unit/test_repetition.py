@@ -16,7 +16,10 @@ NEAR_DUPLICATES = [
     ("where are you writing from?", "so where are you writing from?"),
     ("do you take photos too?", "do you take pictures too?"),
     ("ooh where are you writing from?", "oh nice where are you writing from?"),
-    ("honestly all my photos go through my own presets", "honestly all my photos go through my presets"),
+    (
+        "honestly all my photos go through my own presets",
+        "honestly all my photos go through my presets",
+    ),
 ]
 DISTINCT = [
     ("haha where are you writing from?", "oh nice do you take photos too?"),

@@ -13,8 +13,14 @@ PERSONA = load_persona()
 NOW = datetime(2026, 11, 1)
 
 
-def request(stage: str, recent: tuple[str, ...] = (), language: str = "en", kind: str = "text",
-            link: bool = False, contact: int = 1) -> BrainRequest:
+def request(
+    stage: str,
+    recent: tuple[str, ...] = (),
+    language: str = "en",
+    kind: str = "text",
+    link: bool = False,
+    contact: int = 1,
+) -> BrainRequest:
     pending = (MessageView(1, "in", kind, "hello", NOW),)
     spec = PERSONA.stage(stage)
     return BrainRequest(
