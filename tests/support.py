@@ -24,6 +24,11 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "DMPILOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 T0 = datetime(2026, 11, 1, 12, 0, 0)
+TOKEN = "test-token-123"
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
 
 
 def inbound(
