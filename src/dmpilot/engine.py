@@ -70,6 +70,7 @@ class _Turn:
     recorded: Recorded
     started: float
     deadline: float
+    lease_released: bool = False  # a committed turn releases its lease in the same commit
 
     @property
     def contact_id(self) -> int:
@@ -151,7 +152,8 @@ class Engine:
         try:
             return await self._turn(turn, owner)
         finally:
-            await self._db(self.store.release_lease, turn.contact_id, owner)
+            if not turn.lease_released:
+                await self._db(self.store.release_lease, turn.contact_id, owner)
 
     async def _acquire_lease(self, turn: _Turn, owner: str) -> Reason | None:
         """Wait for the contact's lease; give up when a newer message or the budget wins."""
@@ -224,10 +226,6 @@ class Engine:
             return await self._skip(
                 turn, Reason.REPETITION, plan.stage, candidate=reply.text, repeats=repeated
             )
-        # The last check before speaking: a newer message means a newer turn answers all.
-        if await self._superseded(turn):
-            return await self._skip(turn, Reason.COALESCED, plan.stage, after="generation")
-
         detail = {"brain": self.brain.name, "brain_ms": brain_ms, **reply.usage()}
         return await self._commit(
             turn,
@@ -272,7 +270,9 @@ class Engine:
         try:
             committed = await self._db(self.store.commit_turn, commit)
         except TurnRejected as rejected:
+            # COALESCED here: a newer message arrived while this reply was being written.
             return await self._skip(turn, rejected.reason, commit.stage, at="commit")
+        turn.lease_released = True
         stage = STOPPED_STAGE if action is Action.EXIT else commit.stage
         decision = Decision(
             action,

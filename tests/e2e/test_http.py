@@ -109,7 +109,10 @@ def test_a_2mb_body_is_refused(client: httpx.Client) -> None:
 
 
 def test_lone_surrogates_and_unknown_fields_are_fine(client: httpx.Client) -> None:
-    raw = b'{"subscriber": {"id": "sur", "extra": 1}, "last_input_text": "hi \\ud83d there", "new_field": [1]}'
+    raw = (
+        b'{"subscriber": {"id": "sur", "extra": 1}, '
+        b'"last_input_text": "hi \\ud83d there", "new_field": [1]}'
+    )
     response = webhook(client, raw)
     assert response.status_code == 200 and response.json()["should_send"] is True
     empty = webhook(client, b'{"subscriber": {"id": "sur2"}, "last_input_text": "\\udc00"}')

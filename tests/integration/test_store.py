@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from collections.abc import Callable
@@ -120,8 +121,10 @@ def test_one_reply_per_turn(store: Store) -> None:
     assert store.claim_lease(rec.contact_id, "a", T0, timedelta(seconds=20))
     assert rec.message_id is not None
     store.commit_turn(_commit(store, rec.contact_id, "a", rec.message_id))
+    # the commit released the lease; a second turn for the same message hits the constraint
+    assert store.claim_lease(rec.contact_id, "b", T0, timedelta(seconds=20))
     with pytest.raises(TurnRejected) as rejected:
-        store.commit_turn(_commit(store, rec.contact_id, "a", rec.message_id))
+        store.commit_turn(_commit(store, rec.contact_id, "b", rec.message_id))
     assert rejected.value.reason is Reason.DUPLICATE
     assert count(store, messages, messages.c.direction == "out") == 1
 
@@ -152,7 +155,9 @@ def test_paused_store_refuses_commits(store: Store) -> None:
     assert paused.value.reason is Reason.PAUSED
     assert store.record_inbound(inbound(text="still stored"), T0, WINDOW, None).paused
     store.set_paused(False, None, "test", T0)
-    store.commit_turn(_commit(store, rec.contact_id, "a", rec.message_id))
+    with pytest.raises(TurnRejected) as newer:  # "still stored" arrived after this turn began
+        store.commit_turn(_commit(store, rec.contact_id, "a", rec.message_id))
+    assert newer.value.reason is Reason.COALESCED
 
 
 def test_exit_stops_the_contact_in_the_same_commit(store: Store) -> None:
@@ -212,7 +217,7 @@ def test_concurrent_exits_never_repeat_the_variant_back_to_back(store: Store) ->
             .order_by(messages.c.turn_id)
         ).all()
     assert len(sequence) == 12
-    assert all(a != b for a, b in zip(sequence, sequence[1:], strict=False)), sequence
+    assert all(a != b for a, b in itertools.pairwise(sequence)), sequence
 
 
 def test_state_shows_pending_history_and_cycle(store: Store) -> None:
@@ -228,3 +233,11 @@ def test_state_shows_pending_history_and_cycle(store: Store) -> None:
     assert state.cycle_replies == ("hey there",)
     assert state.recent_replies == ("hey there",)
     assert store.newest_inbound_id(first.contact_id) == state.pending[-1].id
+
+
+def test_commit_releases_the_lease(store: Store) -> None:
+    rec = store.record_inbound(inbound(), T0, WINDOW, None)
+    assert rec.message_id is not None
+    assert store.claim_lease(rec.contact_id, "a", T0, timedelta(seconds=20))
+    store.commit_turn(_commit(store, rec.contact_id, "a", rec.message_id))
+    assert store.claim_lease(rec.contact_id, "next", T0, timedelta(seconds=20))

@@ -8,13 +8,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, literal, or_, select, update
+from sqlalchemy import Connection, Engine, Update, and_, bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -27,10 +28,9 @@ from dmpilot.store.schema import (
     control,
     events,
     exit_rotation,
-    inbound_keys,
     messages,
-    turns,
 )
+from dmpilot.store.statements import Statements
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,16 @@ class TurnRejected(Exception):
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        is_sqlite = engine.dialect.name == "sqlite"
+        self._dialect = sqlite if is_sqlite else postgresql
+        # SQLite has one writer at a time. Queueing this process's writers here keeps them
+        # out of SQLite's busy handler, which sleeps in growing steps; other processes
+        # still wait on busy_timeout. PostgreSQL needs no such queue.
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if is_sqlite else nullcontext()
+        )
+        self._sql = Statements(engine.dialect.name)
+        self._fences: dict[tuple[bool, bool], Update] = {}
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True, pool_size: int = 10) -> Store:
@@ -112,7 +121,7 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             yield connection
 
     @contextmanager
@@ -129,142 +138,84 @@ class Store:
         self, inbound: Inbound, now: datetime, dedup_window: timedelta, language: str | None
     ) -> Recorded:
         """Store one delivery exactly once; recognise a repeat of it atomically."""
-        insert = self._dialect.insert
+        sql = self._sql
         with self._write() as db:
-            new_contact = insert(contacts).values(
-                channel=inbound.channel,
-                external_id=inbound.contact_external_id,
-                name=inbound.contact_name,
-                username=inbound.contact_username,
-                language=language,
-                created_at=now,
-                last_inbound_at=now,
-                cycle_started_at=now,
-            )
-            upsert = new_contact.on_conflict_do_update(
-                index_elements=[contacts.c.channel, contacts.c.external_id],
-                set_={
-                    "last_inbound_at": now,
-                    "name": func.coalesce(new_contact.excluded.name, contacts.c.name),
-                    "username": func.coalesce(new_contact.excluded.username, contacts.c.username),
-                    "language": func.coalesce(new_contact.excluded.language, contacts.c.language),
+            contact_id, stopped_at, stage = db.execute(
+                sql.upsert_contact,
+                {
+                    "channel": inbound.channel,
+                    "external_id": inbound.contact_external_id,
+                    "name": inbound.contact_name,
+                    "username": inbound.contact_username,
+                    "language": language,
+                    "now": now,
                 },
-            ).returning(contacts.c.id, contacts.c.stopped_at, contacts.c.stage)
-            contact_id, stopped_at, stage = db.execute(upsert).one()
-            paused = bool(db.scalar(select(control.c.paused).where(control.c.id == 1)))
+            ).one()
+            paused = bool(db.scalar(sql.paused))
+            stopped = stopped_at is not None
 
             key = inbound.dedup_key()
             if key is not None:
-                claim = insert(inbound_keys).values(
-                    contact_id=contact_id, key=key, first_seen_at=now, message_id=None
+                ids = {"contact_id": contact_id, "key": key}
+                claimed = db.execute(
+                    sql.claim_key, {**ids, "now": now, "cutoff": now - dedup_window}
                 )
-                claim = claim.on_conflict_do_update(
-                    index_elements=[inbound_keys.c.contact_id, inbound_keys.c.key],
-                    set_={"first_seen_at": now, "message_id": None},
-                    where=inbound_keys.c.first_seen_at <= now - dedup_window,
-                ).returning(inbound_keys.c.key)
-                if db.execute(claim).first() is None:
-                    original = db.scalar(
-                        select(inbound_keys.c.message_id).where(
-                            inbound_keys.c.contact_id == contact_id, inbound_keys.c.key == key
-                        )
-                    )
-                    return Recorded(
-                        contact_id, None, original, paused, stopped_at is not None, stage
-                    )
+                if claimed.first() is None:
+                    original = db.scalar(sql.key_message, ids)
+                    return Recorded(contact_id, None, original, paused, stopped, stage)
 
             message_id = db.execute(
-                messages.insert()
-                .values(
-                    contact_id=contact_id,
-                    direction="in",
-                    kind=inbound.kind.value,
-                    text=inbound.text,
-                    media_url=inbound.media_url,
-                    language=language,
-                    created_at=now,
-                )
-                .returning(messages.c.id)
+                sql.insert_message,
+                {
+                    "contact_id": contact_id,
+                    "direction": "in",
+                    "kind": inbound.kind.value,
+                    "text": inbound.text,
+                    "media_url": inbound.media_url,
+                    "language": language,
+                    "created_at": now,
+                },
             ).scalar_one()
             if key is not None:
                 db.execute(
-                    update(inbound_keys)
-                    .where(inbound_keys.c.contact_id == contact_id, inbound_keys.c.key == key)
-                    .values(message_id=message_id)
+                    sql.link_key,
+                    {"b_contact_id": contact_id, "b_key": key, "b_message_id": message_id},
                 )
-            return Recorded(contact_id, message_id, None, paused, stopped_at is not None, stage)
+            return Recorded(contact_id, message_id, None, paused, stopped, stage)
 
     def newest_inbound_id(self, contact_id: int) -> int | None:
         with self._read() as db:
-            return db.scalar(
-                select(func.max(messages.c.id)).where(
-                    messages.c.contact_id == contact_id, messages.c.direction == "in"
-                )
-            )
+            return db.scalar(self._sql.newest_inbound, {"contact_id": contact_id})
 
     # -- the turn lease ------------------------------------------------------------------
 
     def claim_lease(self, contact_id: int, owner: str, now: datetime, ttl: timedelta) -> bool:
         with self._write() as db:
             claimed = db.execute(
-                update(contacts)
-                .where(
-                    contacts.c.id == contact_id,
-                    or_(contacts.c.lease_expires_at.is_(None), contacts.c.lease_expires_at <= now),
-                )
-                .values(lease_owner=owner, lease_expires_at=now + ttl)
+                self._sql.claim_lease,
+                {"contact_id": contact_id, "owner": owner, "now": now, "expires": now + ttl},
             )
             return claimed.rowcount == 1
 
     def release_lease(self, contact_id: int, owner: str) -> None:
         with self._write() as db:
-            db.execute(
-                update(contacts)
-                .where(contacts.c.id == contact_id, contacts.c.lease_owner == owner)
-                .values(lease_owner=None, lease_expires_at=None)
-            )
+            db.execute(self._sql.release_lease, {"contact_id": contact_id, "owner": owner})
 
     # -- state ---------------------------------------------------------------------------
 
     def load_state(
         self, contact_id: int, history_limit: int, recent_limit: int = 20
     ) -> ContactState:
+        sql = self._sql
+        ids = {"contact_id": contact_id}
         with self._read() as db:
-            contact = db.execute(select(contacts).where(contacts.c.id == contact_id)).one()
-            answered = db.scalar(
-                select(func.coalesce(func.max(turns.c.last_inbound_id), 0)).where(
-                    turns.c.contact_id == contact_id
-                )
-            )
-            view = select(
-                messages.c.id,
-                messages.c.direction,
-                messages.c.kind,
-                messages.c.text,
-                messages.c.created_at,
-            ).where(messages.c.contact_id == contact_id)
-            pending = db.execute(
-                view.where(messages.c.direction == "in", messages.c.id > answered)
-                .order_by(messages.c.id)
-                .limit(50)
-            ).all()
-            history = db.execute(view.order_by(messages.c.id.desc()).limit(history_limit)).all()
+            contact = db.execute(sql.contact, ids).one()
+            pending = db.execute(sql.pending, ids).all()
+            history = db.execute(sql.history, {**ids, "limit": history_limit}).all()
             cycle = db.scalars(
-                select(messages.c.text)
-                .where(
-                    messages.c.contact_id == contact_id,
-                    messages.c.direction == "out",
-                    messages.c.kind == "reply",
-                    messages.c.created_at >= contact.cycle_started_at,
-                )
-                .order_by(messages.c.id)
+                sql.cycle_replies, {**ids, "cycle_started_at": contact.cycle_started_at}
             ).all()
-            recent = db.scalars(
-                select(messages.c.text)
-                .where(messages.c.contact_id == contact_id, messages.c.direction == "out")
-                .order_by(messages.c.id.desc())
-                .limit(recent_limit)
-            ).all()
+            recent = db.scalars(sql.recent_replies, {**ids, "limit": recent_limit}).all()
         return ContactState(
             contact_id=contact_id,
             name=contact.name,
@@ -280,30 +231,23 @@ class Store:
     # -- committing a turn ---------------------------------------------------------------
 
     def commit_turn(self, turn: TurnCommit) -> Committed:
-        """Commit a reply, or an exit together with the stop, if this turn may still speak."""
+        """Commit a reply, or an exit together with the stop, if this turn may still speak.
+
+        The same transaction checks the kill switch, that no newer message arrived (a newer
+        turn will answer everything), and the lease (fencing a turn that outlived it); it
+        releases the lease on success.
+        """
+        sql = self._sql
+        ids = {"contact_id": turn.contact_id}
         with self._write() as db:
-            if db.scalar(select(control.c.paused).where(control.c.id == 1)):
+            if db.scalar(sql.paused):
                 raise TurnRejected(Reason.PAUSED)
-            values: dict[str, Any] = {"stage": turn.stage}
-            stopped_condition = contacts.c.stopped_at.is_(None)
-            if turn.reactivate:
-                stopped_condition = contacts.c.stopped_at.is_not(None)
-                values |= {"stopped_at": None, "stop_reason": None, "cycle_started_at": turn.now}
-            if turn.is_exit:
-                values |= {
-                    "stopped_at": turn.now,
-                    "stop_reason": Reason.CAP.value,
-                    "stage": STOPPED_STAGE,
-                }
+            newest = db.scalar(sql.newest_inbound, ids)
+            if newest is not None and newest > turn.last_inbound_id:
+                raise TurnRejected(Reason.COALESCED)
             fenced = db.execute(
-                update(contacts)
-                .where(
-                    contacts.c.id == turn.contact_id,
-                    contacts.c.lease_owner == turn.owner,
-                    contacts.c.lease_expires_at > turn.now,
-                    stopped_condition,
-                )
-                .values(**values)
+                self._fence(turn.is_exit, turn.reactivate),
+                {**ids, "owner": turn.owner, "now": turn.now, "new_stage": turn.stage},
             )
             if fenced.rowcount != 1:
                 raise TurnRejected(self._why_fenced(db, turn))
@@ -314,32 +258,31 @@ class Store:
                 text = turn.exit_texts[variant]
             try:
                 turn_id = db.execute(
-                    turns.insert()
-                    .values(
-                        contact_id=turn.contact_id,
-                        last_inbound_id=turn.last_inbound_id,
-                        stage=turn.stage,
-                        outcome="exit" if turn.is_exit else "sent",
-                        created_at=turn.now,
-                    )
-                    .returning(turns.c.id)
+                    sql.insert_turn,
+                    {
+                        "contact_id": turn.contact_id,
+                        "last_inbound_id": turn.last_inbound_id,
+                        "stage": turn.stage,
+                        "outcome": "exit" if turn.is_exit else "sent",
+                        "created_at": turn.now,
+                    },
                 ).scalar_one()
             except IntegrityError as exc:
                 raise TurnRejected(Reason.DUPLICATE) from exc
             message_id = db.execute(
-                messages.insert()
-                .values(
-                    contact_id=turn.contact_id,
-                    direction="out",
-                    kind="exit" if turn.is_exit else "reply",
-                    text=text,
-                    language=turn.language,
-                    stage=turn.stage,
-                    turn_id=turn_id,
-                    exit_variant=variant,
-                    created_at=turn.now,
-                )
-                .returning(messages.c.id)
+                sql.insert_message,
+                {
+                    "contact_id": turn.contact_id,
+                    "direction": "out",
+                    "kind": "exit" if turn.is_exit else "reply",
+                    "text": text,
+                    "media_url": None,
+                    "language": turn.language,
+                    "stage": turn.stage,
+                    "turn_id": turn_id,
+                    "exit_variant": variant,
+                    "created_at": turn.now,
+                },
             ).scalar_one()
             detail = dict(turn.detail)
             if variant is not None:
@@ -358,6 +301,45 @@ class Store:
             if turn.is_exit:
                 self._event(db, turn.now, "stopped", Reason.CAP, turn.contact_id, None, turn_id)
         return Committed(turn_id, message_id, text, variant)
+
+    def _fence(self, is_exit: bool, reactivate: bool) -> Update:
+        """UPDATE that proves the turn still holds a live lease, records the stage (and the
+        stop, for an exit) and releases the lease. Four variants, built once each."""
+        key = (is_exit, reactivate)
+        statement = self._fences.get(key)
+        if statement is not None:
+            return statement
+        values: dict[str, Any] = {
+            "stage": bindparam("new_stage"),
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        stopped_condition = contacts.c.stopped_at.is_(None)
+        if reactivate:
+            stopped_condition = contacts.c.stopped_at.is_not(None)
+            values |= {
+                "stopped_at": None,
+                "stop_reason": None,
+                "cycle_started_at": bindparam("now"),
+            }
+        if is_exit:
+            values |= {
+                "stopped_at": bindparam("now"),
+                "stop_reason": Reason.CAP.value,
+                "stage": STOPPED_STAGE,
+            }
+        statement = (
+            update(contacts)
+            .where(
+                contacts.c.id == bindparam("contact_id"),
+                contacts.c.lease_owner == bindparam("owner"),
+                contacts.c.lease_expires_at > bindparam("now"),
+                stopped_condition,
+            )
+            .values(**values)
+        )
+        self._fences[key] = statement
+        return statement
 
     def _why_fenced(self, db: Connection, turn: TurnCommit) -> Reason:
         row = db.execute(
@@ -439,7 +421,8 @@ class Store:
         detail: dict[str, Any] | None = None,
     ) -> None:
         db.execute(
-            events.insert().values(
+            events.insert(),
+            dict(
                 created_at=now,
                 kind=kind,
                 reason=str(reason) if reason is not None else None,
@@ -448,7 +431,7 @@ class Store:
                 turn_id=turn_id,
                 latency_ms=latency_ms,
                 detail=detail or None,
-            )
+            ),
         )
 
     # -- the kill switch -----------------------------------------------------------------
