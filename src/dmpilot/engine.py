@@ -146,31 +146,36 @@ class Engine:
                 return await self._skip(turn, Reason.COALESCED)
 
         owner = f"{self._owner_prefix}:{uuid.uuid4().hex[:12]}"
-        blocked = await self._acquire_lease(turn, owner)
-        if blocked is not None:
-            return await self._skip(turn, blocked)
+        state = await self._acquire_lease(turn, owner)
+        if isinstance(state, Reason):
+            return await self._skip(turn, state)
         try:
-            return await self._turn(turn, owner)
+            return await self._turn(turn, owner, state)
         finally:
             if not turn.lease_released:
                 await self._db(self.store.release_lease, turn.contact_id, owner)
 
-    async def _acquire_lease(self, turn: _Turn, owner: str) -> Reason | None:
-        """Wait for the contact's lease; give up when a newer message or the budget wins."""
+    async def _acquire_lease(self, turn: _Turn, owner: str) -> ContactState | Reason:
+        """Wait for the contact's lease (and its state, read under it); give up when a
+        newer message or the budget wins."""
         while True:
-            claimed = await self._db(
-                self.store.claim_lease, turn.contact_id, owner, self.clock(), self.config.lease
+            state = await self._db(
+                self.store.claim_lease_and_load,
+                turn.contact_id,
+                owner,
+                self.clock(),
+                self.config.lease,
+                self.config.history_messages,
             )
-            if claimed:
-                return None
+            if state is not None:
+                return state
             if await self._superseded(turn):
                 return Reason.COALESCED
             if time.monotonic() >= turn.deadline:
                 return Reason.BUSY
             await self.sleep(_LEASE_POLL_SECONDS)
 
-    async def _turn(self, turn: _Turn, owner: str) -> Decision:
-        state = await self._db(self.store.load_state, turn.contact_id, self.config.history_messages)
+    async def _turn(self, turn: _Turn, owner: str, state: ContactState) -> Decision:
         if state.latest_pending_id != turn.message_id:
             reason = Reason.DUPLICATE if state.latest_pending_id is None else Reason.COALESCED
             return await self._skip(turn, reason)

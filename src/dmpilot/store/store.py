@@ -206,16 +206,34 @@ class Store:
     def load_state(
         self, contact_id: int, history_limit: int, recent_limit: int = 20
     ) -> ContactState:
+        with self._read() as db:
+            return self._state(db, contact_id, history_limit, recent_limit)
+
+    def claim_lease_and_load(
+        self, contact_id: int, owner: str, now: datetime, ttl: timedelta, history_limit: int
+    ) -> ContactState | None:
+        """Take the contact's lease and read its state in one transaction; None if taken."""
+        with self._write() as db:
+            claimed = db.execute(
+                self._sql.claim_lease,
+                {"contact_id": contact_id, "owner": owner, "now": now, "expires": now + ttl},
+            )
+            if claimed.rowcount != 1:
+                return None
+            return self._state(db, contact_id, history_limit)
+
+    def _state(
+        self, db: Connection, contact_id: int, history_limit: int, recent_limit: int = 20
+    ) -> ContactState:
         sql = self._sql
         ids = {"contact_id": contact_id}
-        with self._read() as db:
-            contact = db.execute(sql.contact, ids).one()
-            pending = db.execute(sql.pending, ids).all()
-            history = db.execute(sql.history, {**ids, "limit": history_limit}).all()
-            cycle = db.scalars(
-                sql.cycle_replies, {**ids, "cycle_started_at": contact.cycle_started_at}
-            ).all()
-            recent = db.scalars(sql.recent_replies, {**ids, "limit": recent_limit}).all()
+        contact = db.execute(sql.contact, ids).one()
+        pending = db.execute(sql.pending, ids).all()
+        history = db.execute(sql.history, {**ids, "limit": history_limit}).all()
+        cycle = db.scalars(
+            sql.cycle_replies, {**ids, "cycle_started_at": contact.cycle_started_at}
+        ).all()
+        recent = db.scalars(sql.recent_replies, {**ids, "limit": recent_limit}).all()
         return ContactState(
             contact_id=contact_id,
             name=contact.name,
