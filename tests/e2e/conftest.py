@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from support import TOKEN, Server, fresh_postgres_database
+from support import TOKEN, Server
 
 
 @pytest.fixture
@@ -24,12 +24,3 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             return stack.enter_context(Server(tmp_path, base, workers=workers))
 
         yield start
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'e2e.db'}"
-        return
-    with fresh_postgres_database() as url:
-        yield url

@@ -21,14 +21,14 @@ async def _post_all(url: str, bodies: list[dict], concurrency: int = 250) -> lis
 
 
 def test_50_contacts_x_5_identical_deliveries_get_exactly_50_replies(
-    start_server: Callable[..., Server], server_database: str
+    start_server: Callable[..., Server], database_url: str
 ) -> None:
     # Two server processes on one database: the guarantee must hold across instances.
     first = start_server(
-        workers=2, DMPILOT_DATABASE_URL=server_database, DMPILOT_COALESCE_SECONDS="0.5"
+        workers=2, DMPILOT_DATABASE_URL=database_url, DMPILOT_COALESCE_SECONDS="0.5"
     )
     second = start_server(
-        workers=1, DMPILOT_DATABASE_URL=server_database, DMPILOT_COALESCE_SECONDS="0.5"
+        workers=1, DMPILOT_DATABASE_URL=database_url, DMPILOT_COALESCE_SECONDS="0.5"
     )
     bodies = [
         {
@@ -50,7 +50,7 @@ def test_50_contacts_x_5_identical_deliveries_get_exactly_50_replies(
     sent = [a for a in answers if a["should_send"]]
     assert len(sent) == 50
     assert {a["reason"] for a in answers if not a["should_send"]} == {"duplicate"}
-    engine = create_db_engine(server_database, pool_size=1)
+    engine = create_db_engine(database_url, pool_size=1)
     with engine.connect() as db:
         per_contact = db.execute(
             sa.text(
@@ -70,10 +70,10 @@ def test_50_contacts_x_5_identical_deliveries_get_exactly_50_replies(
 
 
 def test_a_burst_of_four_messages_gets_one_reply(
-    start_server: Callable[..., Server], server_database: str
+    start_server: Callable[..., Server], database_url: str
 ) -> None:
     server = start_server(
-        workers=2, DMPILOT_DATABASE_URL=server_database, DMPILOT_COALESCE_SECONDS="1.5"
+        workers=2, DMPILOT_DATABASE_URL=database_url, DMPILOT_COALESCE_SECONDS="1.5"
     )
     url = f"{server.url}/webhooks/manychat"
 
@@ -96,7 +96,7 @@ def test_a_burst_of_four_messages_gets_one_reply(
     assert [a["should_send"] for a in answers].count(True) == 1
     assert answers[3]["should_send"]  # the request carrying the latest message answers
     assert [a["reason"] for a in answers[:3]] == ["coalesced"] * 3
-    engine = create_db_engine(server_database, pool_size=1)
+    engine = create_db_engine(database_url, pool_size=1)
     with engine.connect() as db:
         turns = db.execute(sa.text("SELECT last_inbound_id FROM turns")).all()
         newest = db.scalar(sa.text("SELECT MAX(id) FROM messages WHERE direction = 'in'"))
