@@ -19,9 +19,16 @@ def test_detects_common_languages(text: str, expected: str) -> None:
 
 
 def test_whole_words_only() -> None:
-    # "germany" contains "many", "training" contains "ai": neither is a word of its own.
-    assert detect_language("germany training") is None
+    # "vraiment" contains "ai" and "men"; only whole words count as evidence.
     assert detect_language("vraiment plaisir", ["en"]) is None
+    assert detect_language("germany training") is None  # two words, no evidence: unsure
+    assert detect_language("I'm from Germany, training for a marathon") == "en"
+
+
+def test_short_french_with_function_words() -> None:
+    assert detect_language("salut ça va") == "fr"
+    assert detect_language("merci !") == "fr"
+    assert detect_language("j'ai 15 ans") == "fr"
 
 
 def test_candidates_limit_the_answer() -> None:
@@ -33,3 +40,5 @@ def test_unsure_is_none() -> None:
     assert detect_language("") is None
     assert detect_language("🙂🙂") is None
     assert detect_language("ok") is None
+    assert detect_language("haha") is None
+    assert detect_language("👍 ok") is None

@@ -42,7 +42,9 @@ def test_error_names_file_field_and_fix(tmp_path: Path) -> None:
 def test_missing_exit_language_is_explained(tmp_path: Path) -> None:
     data = _example()
     del data["exits"]["fr"]
-    with pytest.raises(PersonaError, match=r"exits: add exit messages .*missing: \['fr'\]"):
+    with pytest.raises(
+        PersonaError, match=r"exits: add lines for every language .*missing: \['fr'\]"
+    ):
         load_persona(_write(tmp_path, data))
 
 

@@ -1,13 +1,13 @@
-"""Which language a message is in, by whole words only ("germany" never matches "many").
-
-A small function-word detector: good enough to pick the exit message's language for
-short DMs, and free of substring guesses.
-"""
+"""Which language a message is in: lingua's n-gram models plus whole-word evidence."""
 
 from __future__ import annotations
 
 import re
+from functools import cache
 
+from lingua import Language, LanguageDetector, LanguageDetectorBuilder
+
+_URLS = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
@@ -245,26 +245,83 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
 _MARKERS: dict[str, str] = {"fr": "çœêèàù", "es": "ñ¿¡", "de": "ßäöü", "pt": "ãõ"}
 
 
+_LINGUA = {
+    "en": Language.ENGLISH,
+    "fr": Language.FRENCH,
+    "es": Language.SPANISH,
+    "it": Language.ITALIAN,
+    "de": Language.GERMAN,
+    "pt": Language.PORTUGUESE,
+}
+SUPPORTED = tuple(_LINGUA)
+_MIN_SCORE = 0.6
+_MIN_MARGIN = 0.2
+_SHORT_MESSAGE_WORDS = 2
+
+
+@cache
+def _detector() -> LanguageDetector:
+    # Low-accuracy mode keeps the models at a few MB, constant for the life of the process;
+    # whole-word function words make up for it on very short messages.
+    return (
+        LanguageDetectorBuilder.from_languages(*_LINGUA.values())
+        .with_low_accuracy_mode()
+        .with_preloaded_language_models()
+        .build()
+    )
+
+
 def words(text: str) -> list[str]:
     return [w.replace("’", "'") for w in _WORD.findall(text.casefold())]
 
 
+def _function_word_scores(tokens: list[str], lowered: str) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for language, vocabulary in _FUNCTION_WORDS.items():
+        hits = sum(1 for t in tokens if t in vocabulary)
+        hits += 0.5 * sum(1 for ch in _MARKERS.get(language, "") if ch in lowered)
+        if hits:
+            scores[language] = hits
+    return scores
+
+
 def detect_language(text: str, candidates: list[str] | None = None) -> str | None:
-    """Best-scoring language among `candidates` (all known when None), or None if unsure."""
+    """The language of `text` among `candidates` (default: all supported), or None if unsure.
+
+    Evidence is lingua's confidence plus whole-word function words ("germany" is not
+    "many"); a language needs a clear score and a clear margin over the runner-up.
+    """
+    text = _URLS.sub(" ", text)  # links carry no language
     tokens = words(text)
     if not tokens:
         return None
-    pool = [c for c in (candidates or list(_FUNCTION_WORDS)) if c in _FUNCTION_WORDS]
+    pool = [c for c in (candidates or SUPPORTED) if c in _LINGUA]
+    if not pool:
+        return None
     lowered = text.casefold()
-    scores: dict[str, float] = {}
-    for language in pool:
-        score = float(sum(1 for t in tokens if t in _FUNCTION_WORDS[language]))
-        score += 0.5 * sum(1 for ch in _MARKERS.get(language, "") if ch in lowered)
-        if score:
-            scores[language] = score
-    if not scores:
-        return None
+    function_words = {
+        language: hits
+        for language, hits in _function_word_scores(tokens, lowered).items()
+        if language in pool
+    }
+    if len(tokens) <= _SHORT_MESSAGE_WORDS:
+        # n-gram models guess on one or two words; only whole-word evidence counts here.
+        if not function_words:
+            return None
+        ranked = sorted(function_words.items(), key=lambda item: item[1], reverse=True)
+        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+            return None
+        return ranked[0][0]
+    scores = dict.fromkeys(pool, 0.0)
+    for value in _detector().compute_language_confidence_values(text):
+        code = value.language.iso_code_639_1.name.lower()
+        if code in scores:
+            scores[code] += value.value
+    for language, hits in function_words.items():
+        scores[language] += 0.35 * min(hits, 3)
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
-    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+    best, best_score = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+    if best_score < _MIN_SCORE or best_score - runner_up < _MIN_MARGIN:
         return None
-    return ranked[0][0]
+    return best

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+T = TypeVar("T")
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code, e.g. en")]
 
 
@@ -28,12 +37,20 @@ class LinkSpec(_Strict):
     budget: Annotated[int, Field(ge=0, le=5)] = 1
 
 
+class EmojiRules(_Strict):
+    max_per_reply: Annotated[int, Field(ge=0, le=10)] = 1
+
+
 class PhraseBank(_Strict):
     """Lines the offline scripted brain combines; {name} and {link} are filled in."""
 
     openers: list[str] = Field(default_factory=list)
     stages: dict[str, list[str]] = Field(default_factory=dict)
     media: dict[str, list[str]] = Field(default_factory=dict)
+
+
+# Stages the system uses around a persona's funnel; a persona cannot name its own so.
+RESERVED_STAGES = frozenset({"closing", "stopped", "converted"})
 
 
 class Persona(_Strict):
@@ -44,10 +61,27 @@ class Persona(_Strict):
     link: LinkSpec
     stages: list[StageSpec] = Field(min_length=1)
     exits: dict[LanguageCode, list[str]]
+    disclosure: dict[LanguageCode, list[str]]
+    opt_out_goodbye: dict[LanguageCode, str] = Field(default_factory=dict)
+    forbidden: dict[LanguageCode, list[str]] = Field(default_factory=dict)
+    emoji: EmojiRules = EmojiRules()
     reactivate_after_days: Annotated[int, Field(ge=1)] | None = None
     reply_delay_seconds: tuple[int, int] = (0, 0)
     max_words: Annotated[int, Field(ge=3, le=200)] = 40
     phrases: dict[LanguageCode, PhraseBank] = Field(default_factory=dict)
+
+    def entry_threshold(self, name: str) -> int:
+        """Replies already sent in the cycle when stage `name` begins (derived from caps)."""
+        sent = 0
+        for spec in self.stages:
+            if spec.name == name:
+                return sent
+            sent += spec.max_replies
+        raise KeyError(name)
+
+    def in_language(self, table: dict[str, T], language: str) -> T | None:
+        """The entry for `language`, else the default language's, else None."""
+        return table.get(language, table.get(self.default_language))
 
     @property
     def default_language(self) -> str:
@@ -59,13 +93,15 @@ class Persona(_Strict):
                 return spec
         raise KeyError(name)
 
-    @field_validator("exits")
+    @field_validator("exits", "disclosure")
     @classmethod
-    def _exits_not_empty(cls, exits: dict[str, list[str]]) -> dict[str, list[str]]:
-        for language, variants in exits.items():
+    def _variants_not_empty(
+        cls, table: dict[str, list[str]], info: ValidationInfo
+    ) -> dict[str, list[str]]:
+        for language, variants in table.items():
             if not variants or any(not v.strip() for v in variants):
-                raise ValueError(f"exits.{language} needs at least one non-empty exit message")
-        return exits
+                raise ValueError(f"{info.field_name}.{language} needs at least one non-empty line")
+        return table
 
     @field_validator("reply_delay_seconds")
     @classmethod
@@ -80,11 +116,21 @@ class Persona(_Strict):
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"stages: stage names must be unique, got {names}")
-        missing = [lang for lang in self.languages if lang not in self.exits]
-        if missing:
-            raise ValueError(
-                f"exits: add exit messages for every language in 'languages' (missing: {missing})"
-            )
+        reserved = sorted(set(names) & RESERVED_STAGES)
+        if reserved:
+            raise ValueError(f"stages: {reserved} are reserved stage names; rename them")
+        for table in ("exits", "disclosure"):
+            missing = [lang for lang in self.languages if lang not in getattr(self, table)]
+            if missing:
+                raise ValueError(
+                    f"{table}: add lines for every language in 'languages' (missing: {missing})"
+                )
+        url = str(self.link.url)
+        for language, lines in self.disclosure.items():
+            if any(url in line for line in lines):
+                raise ValueError(
+                    f"disclosure.{language}: a disclosure line must not carry the link"
+                )
         for language, bank in self.phrases.items():
             unknown = sorted(set(bank.stages) - set(names))
             if unknown:
