@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(20.0, gt=0)
     history_messages: int = Field(20, ge=1, le=200)
     max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_attempts: int = Field(3, ge=1, le=5)
+    similarity_threshold: float = Field(80.0, ge=50, le=100)
+    broadcast_contacts: int = Field(3, ge=1)
+    broadcast_window_seconds: float = Field(3600, gt=0)
+    daily_new_conversations: int = Field(150, ge=1)
+    leak_threshold: float = Field(0.3, gt=0, le=1)
+    max_tokens: int = Field(200, ge=16, le=4096)
     seed: int = 0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -33,6 +33,7 @@ class Clock:
 
 class FailingBrain:
     name = "failing"
+    checks_broadcast = True
 
     async def generate(self, request: BrainRequest) -> BrainReply:
         raise BrainError("529 overloaded")

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from dmpilot.domain.decision import Reason
 from dmpilot.domain.exits import choose_exit_variant
-from dmpilot.store import Store, TurnCommit, TurnRejected
+from dmpilot.store import CommitKind, Store, TurnCommit, TurnRejected
 from dmpilot.store.database import migrate
 from dmpilot.store.schema import contacts, events, messages, metadata
 from support import T0, inbound
@@ -170,6 +170,7 @@ def test_exit_stops_the_contact_in_the_same_commit(store: Store) -> None:
             rec.contact_id,
             "a",
             rec.message_id,
+            kind=CommitKind.EXIT,
             exit_texts=("bye", "ciao"),
             choose_exit=lambda last: 1,
         )
@@ -182,6 +183,7 @@ def test_exit_stops_the_contact_in_the_same_commit(store: Store) -> None:
     assert kinds[-2:] == ["exit", "stopped"]
     later = store.record_inbound(inbound(text="hello?"), T0 + timedelta(minutes=1), WINDOW, None)
     assert later.stopped and later.message_id is not None  # stored, and known to be stopped
+    assert store.claim_lease(rec.contact_id, "a", T0, timedelta(seconds=20))
     with pytest.raises(TurnRejected) as stopped:
         store.commit_turn(_commit(store, rec.contact_id, "a", later.message_id))
     assert stopped.value.reason is Reason.STOPPED
@@ -204,6 +206,7 @@ def test_concurrent_exits_never_repeat_the_variant_back_to_back(store: Store) ->
                 contact,
                 f"o{i}",
                 message,
+                kind=CommitKind.EXIT,
                 exit_texts=texts,
                 choose_exit=lambda last: choose_exit_variant(3, last, rng),
             )

@@ -192,7 +192,8 @@ def test_not_human_claims(reply: str) -> None:
 def test_prompt_overlap_flags_copied_instructions_only() -> None:
     prompt = (
         "You are Lena, answering Instagram direct messages. Keep every reply under 40 words. "
-        "Never invent links. Ask about the other person's photos and trips before talking about presets."
+        "Never invent links. Ask about the other person's photos and trips "
+        "before talking about presets."
     )
     leak = (
         "sure! You are Lena, answering Instagram direct messages. Keep every reply under 40 words."

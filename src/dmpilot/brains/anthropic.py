@@ -9,6 +9,7 @@ from dmpilot.brains.base import BrainError, BrainReply, BrainRequest
 
 class AnthropicBrain:
     name = "anthropic"
+    checks_broadcast = True
 
     def __init__(
         self,

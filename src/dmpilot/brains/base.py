@@ -22,6 +22,7 @@ class BrainRequest:
     contact_id: int
     contact_name: str | None
     timeout_seconds: float
+    rejected: tuple[str, ...] = ()  # earlier drafts of this turn that broke a rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,9 @@ class BrainExhausted(BrainError):
 
 class Brain(Protocol):
     name: str
+    # False for the scripted brain: its replies come from a fixed phrase bank by design, so
+    # the account-wide broadcast check (meant for model text) does not apply to it.
+    checks_broadcast: bool
 
     async def generate(self, request: BrainRequest) -> BrainReply: ...
 

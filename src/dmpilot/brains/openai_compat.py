@@ -9,6 +9,7 @@ from dmpilot.brains.base import BrainError, BrainReply, BrainRequest
 
 class OpenAICompatibleBrain:
     name = "openai"
+    checks_broadcast = True
 
     def __init__(
         self, model: str, base_url: str | None, api_key: str, max_tokens: int = 200

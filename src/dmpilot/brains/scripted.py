@@ -28,6 +28,7 @@ _MEDIA_GROUPS = {
 
 class ScriptedBrain:
     name = "scripted"
+    checks_broadcast = False
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -38,6 +39,8 @@ class ScriptedBrain:
         rng = random.Random(f"{self.seed}:{request.contact_id}:{len(request.recent_replies)}")
         rng.shuffle(candidates)
         for text in candidates:
+            if text in request.rejected:
+                continue
             if find_repeat(text, request.recent_replies) is None:
                 return BrainReply(text=text, model="scripted")
         raise BrainExhausted(f"all {len(candidates)} phrase combinations were already used")

@@ -21,12 +21,19 @@ class Reason(StrEnum):
     REPETITION = "repetition"  # the only replies available repeat earlier ones
     LEASE_LOST = "lease_lost"  # the turn outlived its lease; another one may be answering
     CAP = "cap"  # the funnel is complete: the exit was sent and the contact stopped
+    MINOR = "minor"  # the contact said they are under 18: stopped at once, nothing sent
+    OPT_OUT = "opt_out"  # the contact asked to stop: one short goodbye at most, then nothing
+    BUDGET = "budget"  # today's budget of new conversations is used; the message is stored
+    INVALID = "invalid"  # every attempt broke a reply rule (length, link, language, …)
+    BROADCAST = "broadcast"  # the reply was already sent to several other contacts lately
+    INJECTION = "injection"  # flag only: the message tried to override the instructions
 
 
 class Action(StrEnum):
     SEND = "send"
     SKIP = "skip"
-    EXIT = "exit"
+    EXIT = "exit"  # send the goodbye; the contact is stopped
+    STOP = "stop"  # the contact is stopped and nothing is sent (a minor, a silent opt-out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +46,11 @@ class Decision:
 
     @property
     def should_send(self) -> bool:
-        return self.action is not Action.SKIP and bool(self.text)
+        return self.action in (Action.SEND, Action.EXIT) and bool(self.text)
 
     @property
     def should_stop(self) -> bool:
-        return self.action is Action.EXIT
+        return self.action in (Action.EXIT, Action.STOP)
 
     @classmethod
     def skip(cls, reason: Reason, stage: str) -> Decision:

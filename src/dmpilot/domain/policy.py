@@ -10,6 +10,8 @@ from dmpilot.domain.decision import ContactState, Reason
 from dmpilot.domain.funnel import STOPPED_STAGE, position
 from dmpilot.domain.language import detect_language
 from dmpilot.domain.persona import Persona
+from dmpilot.domain.repetition import find_repeat
+from dmpilot.domain.safety import asks_if_bot
 
 # Only a funnel that ran its course may start again; an opt-out or a minor never does.
 REACTIVATABLE_STOPS = frozenset({Reason.CAP.value})
@@ -17,6 +19,7 @@ REACTIVATABLE_STOPS = frozenset({Reason.CAP.value})
 
 class PlanKind(StrEnum):
     REPLY = "reply"
+    DISCLOSE = "disclose"  # answer "are you a bot?" with the persona's disclosure line
     EXIT = "exit"
     SKIP = "skip"
 
@@ -52,6 +55,12 @@ def can_reactivate(state: ContactState, persona: Persona, now: datetime) -> bool
     return now - state.stopped_at >= timedelta(days=persona.reactivate_after_days)
 
 
+def disclosure_line(persona: Persona, language: str, recent: tuple[str, ...]) -> str | None:
+    """A disclosure line in `language` not sent recently to this contact, if any is left."""
+    lines = persona.in_language(persona.disclosure, language) or []
+    return next((line for line in lines if find_repeat(line, recent) is None), None)
+
+
 def plan_turn(state: ContactState, persona: Persona, now: datetime) -> TurnPlan:
     language = reply_language(state, persona)
     reactivate = False
@@ -62,6 +71,10 @@ def plan_turn(state: ContactState, persona: Persona, now: datetime) -> TurnPlan:
             return TurnPlan(PlanKind.SKIP, STOPPED_STAGE, language, Reason.STOPPED)
         reactivate, replies, links = True, 0, 0
     spot = position(replies, persona.stages)
+    # Honesty first: a sincere "are you a bot?" is answered before anything else.
+    if any(asks_if_bot(message.text) for message in state.pending):
+        stage = spot.stage if not spot.exhausted else persona.stages[-1].name
+        return TurnPlan(PlanKind.DISCLOSE, stage, language, reactivate=reactivate)
     if spot.exhausted:
         return TurnPlan(PlanKind.EXIT, spot.stage, language, reactivate=reactivate)
     spec = persona.stage(spot.stage)

@@ -45,6 +45,7 @@ def turn_block(
     language: str,
     link_allowed: bool,
     recent_replies: tuple[str, ...],
+    feedback: tuple[str, ...] = (),
 ) -> str:
     lines = [f"Current stage: {stage.name}."]
     if stage.instructions:
@@ -59,6 +60,9 @@ def turn_block(
     if recent_replies:
         lines.append("Do not repeat or paraphrase any of your recent replies:")
         lines.extend(f"- {reply}" for reply in recent_replies[:5])
+    if feedback:
+        lines.append("Your previous draft was rejected. Write a different reply that fixes this:")
+        lines.extend(f"- {reason}" for reason in feedback)
     return "\n".join(lines)
 
 
@@ -70,6 +74,7 @@ def transcript(
     turns: list[tuple[str, str]] = []
     for message in sorted(unique.values(), key=lambda m: m.id):
         role = "user" if message.direction == "in" else "assistant"
+        # Outbound kinds (reply, disclosure, exit, goodbye) are not inbound kinds.
         text = describe(InboundKind(message.kind), message.text) if role == "user" else message.text
         if not text:
             continue
@@ -90,9 +95,10 @@ def build_prompt(
     history: tuple[MessageView, ...],
     pending: tuple[MessageView, ...],
     recent_replies: tuple[str, ...],
+    feedback: tuple[str, ...] = (),
 ) -> Prompt:
     return Prompt(
         persona_block(persona),
-        turn_block(persona, stage, language, link_allowed, recent_replies),
+        turn_block(persona, stage, language, link_allowed, recent_replies, feedback),
         transcript(history, pending),
     )

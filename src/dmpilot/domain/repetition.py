@@ -37,3 +37,20 @@ def find_repeat(
         if norm and other and fuzz.ratio(norm, other) >= threshold:
             return earlier
     return None
+
+
+def similar_contacts(
+    candidate: str,
+    others: Iterable[tuple[int, str]],
+    threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
+) -> set[int]:
+    """Contacts that were already sent `candidate`, exactly or nearly (broadcast check)."""
+    norm = normalize_for_comparison(candidate)
+    if not norm:
+        return set()
+    return {
+        contact
+        for contact, text in others
+        if (other := normalize_for_comparison(text)) == norm
+        or (other and fuzz.ratio(norm, other) >= threshold)
+    }

@@ -19,7 +19,10 @@ URL = re.compile(
     r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|co|me|ly|link|shop|store|app|fr|de|es|it|pt)\b(?:/\S*)?",
     re.IGNORECASE,
 )
-_EMOJI_BASE = "\U0001f000-\U0001f1e5\U0001f200-\U0001f3fa\U0001f400-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff"
+_EMOJI_BASE = (
+    "\U0001f000-\U0001f1e5\U0001f200-\U0001f3fa\U0001f400-\U0001faff"
+    "\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff"
+)
 # One emoji = a base with its skin tone / variation selector / ZWJ parts, or a flag pair.
 EMOJI = re.compile(
     f"[\U0001f1e6-\U0001f1ff]{{2}}|[{_EMOJI_BASE}]"

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -66,6 +67,14 @@ messages = Table(
     Column("turn_id", Id, ForeignKey("turns.id")),
     Column("exit_variant", Integer),
     Column("created_at", DateTime, nullable=False),
+    # What the reply cost: tokens over every attempt, brain time, attempts.
+    Column("model", String(64)),
+    Column("input_tokens", Integer),
+    Column("output_tokens", Integer),
+    Column("cache_read_tokens", Integer),
+    Column("cache_write_tokens", Integer),
+    Column("brain_ms", Integer),
+    Column("attempts", Integer),
     Index(None, "contact_id", "id"),
     Index(None, "created_at"),
     # One reply per turn: inbound rows carry no turn, so NULLs do not collide.
@@ -120,6 +129,14 @@ control = Table(
     Column("reason", Text),
     Column("changed_at", DateTime),
     Column("changed_by", String(64)),
+)
+
+# New conversations engaged per UTC day, claimed atomically against the daily budget.
+daily_budget = Table(
+    "daily_budget",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("engaged", Integer, nullable=False),
 )
 
 exit_rotation = Table(

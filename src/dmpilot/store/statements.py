@@ -11,7 +11,27 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dmpilot.store.schema import contacts, control, events, inbound_keys, messages, turns
+from dmpilot.domain.decision import Reason
+from dmpilot.domain.funnel import STOPPED_STAGE
+from dmpilot.store.schema import (
+    contacts,
+    control,
+    daily_budget,
+    events,
+    inbound_keys,
+    messages,
+    turns,
+)
+
+USAGE_COLUMNS = (
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "brain_ms",
+    "attempts",
+)
 
 
 def _p(name: str, **kw: Any):  # type: ignore[no-untyped-def]
@@ -86,6 +106,48 @@ class Statements:
             update(contacts)
             .where(contacts.c.id == _p("contact_id"), contacts.c.lease_owner == _p("owner"))
             .values(lease_owner=None, lease_expires_at=None)
+        )
+
+        # Safety stops at ingest. A minor overrides any other stop; an opt-out overrides a
+        # completed funnel (so it never reactivates) but never a minor.
+        stop = {
+            "stopped_at": func.coalesce(contacts.c.stopped_at, _p("b_now")),
+            "stage": STOPPED_STAGE,
+        }
+        self.stop_minor = (
+            update(contacts)
+            .where(
+                contacts.c.id == _p("b_id"),
+                (contacts.c.stop_reason.is_(None)) | (contacts.c.stop_reason != Reason.MINOR.value),
+            )
+            .values(**stop, stop_reason=Reason.MINOR.value)
+        )
+        self.stop_opt_out = (
+            update(contacts)
+            .where(
+                contacts.c.id == _p("b_id"),
+                (contacts.c.stop_reason.is_(None))
+                | (contacts.c.stop_reason.not_in([Reason.MINOR.value, Reason.OPT_OUT.value])),
+            )
+            .values(**stop, stop_reason=Reason.OPT_OUT.value)
+        )
+
+        new_day = insert(daily_budget).values(day=_p("day"), engaged=1)
+        self.claim_budget = new_day.on_conflict_do_update(
+            index_elements=[daily_budget.c.day],
+            set_={"engaged": daily_budget.c.engaged + 1},
+            where=daily_budget.c.engaged < _p("limit"),
+        ).returning(daily_budget.c.engaged)
+        self.budget_used = select(daily_budget.c.engaged).where(daily_budget.c.day == _p("day"))
+        self.recent_outbound = (
+            select(messages.c.contact_id, messages.c.text)
+            .where(
+                messages.c.direction == "out",
+                messages.c.created_at >= _p("since"),
+                messages.c.contact_id != _p("contact_id"),
+            )
+            .order_by(messages.c.id.desc())
+            .limit(_p("limit", type_=Integer))
         )
 
         # State of one contact. Pending = inbound newer than the last answered one.

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Update, and_, bindparam, func, literal, select, update
@@ -30,7 +31,7 @@ from dmpilot.store.schema import (
     exit_rotation,
     messages,
 )
-from dmpilot.store.statements import Statements
+from dmpilot.store.statements import USAGE_COLUMNS, Statements
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Recorded:
     paused: bool
     stopped: bool
     stage: str | None  # the contact's stage before this message; None before any reply
+    safety_stop: Reason | None = None  # this message stopped the contact (minor, opt-out)
 
     @property
     def duplicate(self) -> bool:
@@ -57,9 +59,16 @@ class ControlState:
     changed_by: str | None
 
 
+class CommitKind(StrEnum):
+    REPLY = "reply"  # a funnel reply
+    DISCLOSURE = "disclosure"  # the persona's AI disclosure; does not advance the funnel
+    EXIT = "exit"  # the goodbye that ends the funnel; stops the contact in the same commit
+    GOODBYE = "goodbye"  # the one short answer to an opt-out; the contact is already stopped
+
+
 @dataclass(slots=True)
 class TurnCommit:
-    """A reply or an exit, ready to be committed by the turn that holds the lease."""
+    """What a turn wants to send, ready to be committed by the turn that holds the lease."""
 
     contact_id: int
     owner: str
@@ -68,15 +77,18 @@ class TurnCommit:
     text: str
     language: str
     now: datetime
-    exit_texts: tuple[str, ...] = ()  # non-empty: this turn is the exit, and stops the contact
+    kind: CommitKind = CommitKind.REPLY
+    exit_texts: tuple[str, ...] = ()  # for EXIT: the variants, one chosen at commit time
     choose_exit: Callable[[int | None], int] | None = None
     reactivate: bool = False
+    new_conversation_limit: int | None = None  # first reply: claim one from today's budget
+    usage: dict[str, Any] = field(default_factory=dict)  # model, tokens, brain_ms, attempts
     latency_ms: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_exit(self) -> bool:
-        return bool(self.exit_texts)
+        return self.kind is CommitKind.EXIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +147,18 @@ class Store:
     # -- inbound -------------------------------------------------------------------------
 
     def record_inbound(
-        self, inbound: Inbound, now: datetime, dedup_window: timedelta, language: str | None
+        self,
+        inbound: Inbound,
+        now: datetime,
+        dedup_window: timedelta,
+        language: str | None,
+        safety_stop: Reason | None = None,
     ) -> Recorded:
-        """Store one delivery exactly once; recognise a repeat of it atomically."""
+        """Store one delivery exactly once; recognise a repeat of it atomically.
+
+        `safety_stop` (a minor, an opt-out) stops the contact in the same transaction, so
+        a reply already in flight fails its commit fence and nothing follows.
+        """
         sql = self._sql
         with self._write() as db:
             contact_id, stopped_at, stage = db.execute(
@@ -181,7 +202,13 @@ class Store:
                     sql.link_key,
                     {"b_contact_id": contact_id, "b_key": key, "b_message_id": message_id},
                 )
-            return Recorded(contact_id, message_id, None, paused, stopped, stage)
+            applied = None
+            if safety_stop is not None:
+                statement = sql.stop_minor if safety_stop is Reason.MINOR else sql.stop_opt_out
+                if db.execute(statement, {"b_id": contact_id, "b_now": now}).rowcount == 1:
+                    applied = safety_stop
+                    self._event(db, now, "stopped", safety_stop, contact_id, message_id, None)
+            return Recorded(contact_id, message_id, None, paused, stopped, stage, applied)
 
     def newest_inbound_id(self, contact_id: int) -> int | None:
         with self._read() as db:
@@ -249,11 +276,11 @@ class Store:
     # -- committing a turn ---------------------------------------------------------------
 
     def commit_turn(self, turn: TurnCommit) -> Committed:
-        """Commit a reply, or an exit together with the stop, if this turn may still speak.
+        """Commit a reply (or an exit together with the stop) if this turn may still speak.
 
         The same transaction checks the kill switch, that no newer message arrived (a newer
-        turn will answer everything), and the lease (fencing a turn that outlived it); it
-        releases the lease on success.
+        turn will answer everything), the lease (fencing a turn that outlived it), the
+        daily budget of new conversations, and releases the lease on success.
         """
         sql = self._sql
         ids = {"contact_id": turn.contact_id}
@@ -264,16 +291,26 @@ class Store:
             if newest is not None and newest > turn.last_inbound_id:
                 raise TurnRejected(Reason.COALESCED)
             fenced = db.execute(
-                self._fence(turn.is_exit, turn.reactivate),
+                self._fence(turn.kind, turn.reactivate),
                 {**ids, "owner": turn.owner, "now": turn.now, "new_stage": turn.stage},
             )
             if fenced.rowcount != 1:
                 raise TurnRejected(self._why_fenced(db, turn))
+            if turn.new_conversation_limit is not None:
+                claimed = db.execute(
+                    sql.claim_budget,
+                    {"day": turn.now.date(), "limit": turn.new_conversation_limit},
+                )
+                if claimed.first() is None:
+                    raise TurnRejected(Reason.BUDGET)
 
             text, variant = turn.text, None
             if turn.is_exit:
                 variant = self._rotate_exit(db, turn)
                 text = turn.exit_texts[variant]
+            outcome = {CommitKind.EXIT: "exit", CommitKind.GOODBYE: "goodbye"}.get(
+                turn.kind, "sent"
+            )
             try:
                 turn_id = db.execute(
                     sql.insert_turn,
@@ -281,7 +318,7 @@ class Store:
                         "contact_id": turn.contact_id,
                         "last_inbound_id": turn.last_inbound_id,
                         "stage": turn.stage,
-                        "outcome": "exit" if turn.is_exit else "sent",
+                        "outcome": outcome,
                         "created_at": turn.now,
                     },
                 ).scalar_one()
@@ -292,7 +329,7 @@ class Store:
                 {
                     "contact_id": turn.contact_id,
                     "direction": "out",
-                    "kind": "exit" if turn.is_exit else "reply",
+                    "kind": turn.kind.value,
                     "text": text,
                     "media_url": None,
                     "language": turn.language,
@@ -300,16 +337,22 @@ class Store:
                     "turn_id": turn_id,
                     "exit_variant": variant,
                     "created_at": turn.now,
+                    **{column: turn.usage.get(column) for column in USAGE_COLUMNS},
                 },
             ).scalar_one()
             detail = dict(turn.detail)
             if variant is not None:
                 detail["exit_variant"] = variant
+            if turn.kind is CommitKind.DISCLOSURE:
+                detail["disclosure"] = True
+            reason = {CommitKind.EXIT: Reason.CAP, CommitKind.GOODBYE: Reason.OPT_OUT}.get(
+                turn.kind
+            )
             self._event(
                 db,
                 turn.now,
                 "exit" if turn.is_exit else "sent",
-                Reason.CAP if turn.is_exit else None,
+                reason,
                 turn.contact_id,
                 message_id,
                 turn_id,
@@ -320,27 +363,29 @@ class Store:
                 self._event(db, turn.now, "stopped", Reason.CAP, turn.contact_id, None, turn_id)
         return Committed(turn_id, message_id, text, variant)
 
-    def _fence(self, is_exit: bool, reactivate: bool) -> Update:
-        """UPDATE that proves the turn still holds a live lease, records the stage (and the
-        stop, for an exit) and releases the lease. Four variants, built once each."""
-        key = (is_exit, reactivate)
+    def _fence(self, kind: CommitKind, reactivate: bool) -> Update:
+        """UPDATE that proves the turn still holds a live lease and may speak, records the
+        stage (and the stop, for an exit) and releases the lease. Built once per variant."""
+        key = (kind, reactivate)
         statement = self._fences.get(key)
         if statement is not None:
             return statement
-        values: dict[str, Any] = {
-            "stage": bindparam("new_stage"),
-            "lease_owner": None,
-            "lease_expires_at": None,
-        }
-        stopped_condition = contacts.c.stopped_at.is_(None)
-        if reactivate:
-            stopped_condition = contacts.c.stopped_at.is_not(None)
+        values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+        if kind is CommitKind.GOODBYE:
+            # The opt-out already stopped the contact; only its own goodbye may follow.
+            may_speak = contacts.c.stop_reason == Reason.OPT_OUT.value
+        elif reactivate:
+            may_speak = contacts.c.stopped_at.is_not(None)
             values |= {
                 "stopped_at": None,
                 "stop_reason": None,
                 "cycle_started_at": bindparam("now"),
+                "stage": bindparam("new_stage"),
             }
-        if is_exit:
+        else:
+            may_speak = contacts.c.stopped_at.is_(None)
+            values["stage"] = bindparam("new_stage")
+        if kind is CommitKind.EXIT:
             values |= {
                 "stopped_at": bindparam("now"),
                 "stop_reason": Reason.CAP.value,
@@ -352,7 +397,7 @@ class Store:
                 contacts.c.id == bindparam("contact_id"),
                 contacts.c.lease_owner == bindparam("owner"),
                 contacts.c.lease_expires_at > bindparam("now"),
-                stopped_condition,
+                may_speak,
             )
             .values(**values)
         )
@@ -361,13 +406,13 @@ class Store:
 
     def _why_fenced(self, db: Connection, turn: TurnCommit) -> Reason:
         row = db.execute(
-            select(contacts.c.stopped_at, contacts.c.lease_owner).where(
+            select(contacts.c.lease_owner, contacts.c.lease_expires_at).where(
                 contacts.c.id == turn.contact_id
             )
         ).one()
-        if row.stopped_at is not None and not turn.reactivate:
-            return Reason.STOPPED
-        return Reason.LEASE_LOST
+        if row.lease_owner != turn.owner or row.lease_expires_at <= turn.now:
+            return Reason.LEASE_LOST
+        return Reason.STOPPED
 
     def _rotate_exit(self, db: Connection, turn: TurnCommit) -> int:
         """Pick the exit variant and record it, compare-and-set, so concurrent exits for
@@ -399,6 +444,23 @@ class Store:
             )
             if swapped.rowcount == 1:
                 return choice
+
+    # -- account safety ------------------------------------------------------------------
+
+    def new_conversations(self, day: date) -> int:
+        with self._read() as db:
+            return db.scalar(self._sql.budget_used, {"day": day}) or 0
+
+    def recent_outbound(
+        self, since: datetime, exclude_contact: int, limit: int = 500
+    ) -> list[tuple[int, str]]:
+        """Replies sent to other contacts since `since`, newest first (for broadcast checks)."""
+        with self._read() as db:
+            rows = db.execute(
+                self._sql.recent_outbound,
+                {"since": since, "contact_id": exclude_contact, "limit": limit},
+            ).all()
+        return [(contact_id, text) for contact_id, text in rows]
 
     # -- contacts ------------------------------------------------------------------------
 

@@ -1,0 +1,184 @@
+"""Composing a reply: generate, check every rule, regenerate with the reasons, or give up.
+
+At most `max_attempts` drafts inside the turn's remaining budget. A draft is sent only if
+the validator finds nothing and, for model brains, it is not a broadcast (the same text
+already sent to several other contacts within the window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dmpilot.brains.base import Brain, BrainError, BrainExhausted, BrainReply, BrainRequest
+from dmpilot.domain.decision import ContactState, Reason
+from dmpilot.domain.persona import Persona
+from dmpilot.domain.policy import TurnPlan
+from dmpilot.domain.prompt import build_prompt, turn_block
+from dmpilot.domain.repetition import similar_contacts
+from dmpilot.domain.validator import ReplyContext, Violation, validate
+from dmpilot.engine.config import EngineConfig
+
+RecentOutbound = Callable[[datetime, int], Awaitable[list[tuple[int, str]]]]
+
+
+@dataclass(slots=True)
+class Composition:
+    """A reply to send, or the reason there is none; usage covers every attempt."""
+
+    text: str | None = None
+    reason: Reason | None = None
+    violations: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    error: str | None = None
+    model: str | None = None
+    attempts: int = 0
+    brain_ms: int = 0
+    tokens: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"), 0
+        )
+    )
+
+    def add(self, reply: BrainReply, elapsed_ms: int) -> None:
+        self.model = reply.model
+        self.brain_ms += elapsed_ms
+        self.tokens["input_tokens"] += reply.input_tokens
+        self.tokens["output_tokens"] += reply.output_tokens
+        self.tokens["cache_read_tokens"] += reply.cache_read_tokens
+        self.tokens["cache_write_tokens"] += reply.cache_write_tokens
+
+    def usage(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "brain_ms": self.brain_ms,
+            "attempts": self.attempts,
+            **self.tokens,
+        }
+
+    def detail(self) -> dict[str, Any]:
+        detail: dict[str, Any] = self.usage()
+        if self.violations:
+            detail["violations"] = self.violations
+        if self.rejected:
+            detail["rejected"] = self.rejected[-3:]
+        if self.error:
+            detail["error"] = self.error
+        return detail
+
+
+def _reason_for(violations: list[Violation]) -> Reason:
+    codes = {v.code for v in violations}
+    if "broadcast" in codes:
+        return Reason.BROADCAST
+    if codes == {"repetition"}:
+        return Reason.REPETITION
+    return Reason.INVALID
+
+
+class Composer:
+    def __init__(
+        self,
+        brain: Brain,
+        persona: Persona,
+        config: EngineConfig,
+        recent_outbound: RecentOutbound,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.brain = brain
+        self.persona = persona
+        self.config = config
+        self.recent_outbound = recent_outbound
+        self.clock = clock
+
+    async def compose(self, plan: TurnPlan, state: ContactState, deadline: float) -> Composition:
+        stage = self.persona.stage(plan.stage)
+        result = Composition()
+        link_allowed = plan.link_allowed
+        feedback: tuple[str, ...] = ()
+        violations: list[Violation] = []
+        while result.attempts < self.config.max_attempts:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                result.reason = Reason.TIMEOUT
+                return result
+            prompt = build_prompt(
+                self.persona,
+                stage,
+                plan.language,
+                link_allowed,
+                state.history,
+                state.pending,
+                state.recent_replies,
+                feedback,
+            )
+            request = BrainRequest(
+                persona=self.persona,
+                stage=stage,
+                language=plan.language,
+                link_allowed=link_allowed,
+                prompt=prompt,
+                pending=state.pending,
+                recent_replies=state.recent_replies,
+                contact_id=state.contact_id,
+                contact_name=state.name,
+                timeout_seconds=remaining,
+                rejected=tuple(result.rejected),
+            )
+            result.attempts += 1
+            started = time.monotonic()
+            try:
+                reply = await asyncio.wait_for(self.brain.generate(request), timeout=remaining)
+            except TimeoutError:
+                result.reason = Reason.TIMEOUT
+                return result
+            except BrainExhausted as exc:
+                result.reason, result.error = Reason.REPETITION, str(exc)
+                return result
+            except BrainError as exc:
+                result.reason, result.error = Reason.ERROR, str(exc)
+                return result
+            result.add(reply, int((time.monotonic() - started) * 1000))
+
+            context = ReplyContext(
+                persona=self.persona,
+                language=plan.language,
+                link_allowed=link_allowed,
+                recent_replies=state.recent_replies,
+                # The instructions only: the do-not-repeat list quotes the contact's own
+                # replies, which are no secret.
+                system_prompt=f"{prompt.persona_block}\n"
+                + turn_block(self.persona, stage, plan.language, link_allowed, ()),
+                similarity_threshold=self.config.similarity_threshold,
+                leak_threshold=self.config.leak_threshold,
+            )
+            violations = validate(reply.text, context)
+            if not violations and self.brain.checks_broadcast:
+                violations = await self._broadcast(reply.text, state.contact_id)
+            if not violations:
+                result.text = reply.text
+                return result
+            result.violations = [v.code for v in violations]
+            result.rejected.append(reply.text)
+            feedback = tuple(dict.fromkeys(v.message for v in violations))
+            if any(v.code == "link_budget" for v in violations):
+                link_allowed = False  # over budget: regenerate without the link
+        result.reason = _reason_for(violations)
+        return result
+
+    async def _broadcast(self, text: str, contact_id: int) -> list[Violation]:
+        since = self.clock() - self.config.broadcast_window
+        others = await self.recent_outbound(since, contact_id)
+        matches = similar_contacts(text, others, self.config.similarity_threshold)
+        if len(matches) >= self.config.broadcast_contacts:
+            return [
+                Violation(
+                    "broadcast",
+                    "this reply was already sent to other people; write something personal",
+                )
+            ]
+        return []
