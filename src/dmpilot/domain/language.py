@@ -271,6 +271,11 @@ def _detector() -> LanguageDetector:
     )
 
 
+def load_models() -> None:
+    """Load the language models now (at startup) rather than inside the first request."""
+    _detector()
+
+
 def words(text: str) -> list[str]:
     return [w.replace("’", "'") for w in _WORD.findall(text.casefold())]
 

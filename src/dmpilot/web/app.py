@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dmpilot import __version__
 from dmpilot.brains import build_brain
 from dmpilot.channels import PayloadError, manychat
+from dmpilot.domain.language import load_models
 from dmpilot.engine import Engine, EngineConfig, utcnow
 from dmpilot.personas import load_persona
 from dmpilot.settings import Settings
@@ -32,6 +33,7 @@ class PauseRequest(BaseModel):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     persona = load_persona(settings.persona)
+    load_models()
     store = Store.open(settings.database_url)
     brain = build_brain(settings)
     engine = Engine(store, brain, persona, EngineConfig.from_settings(settings))
