@@ -39,6 +39,8 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         lines = [
             f"  DMPILOT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else f"  {err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         ]
         fail("the configuration is not valid:\n" + "\n".join(lines))
@@ -171,7 +173,10 @@ def check_persona(
         persona = load_persona(path)
     except PersonaError as exc:
         fail(str(exc))
-    stages = ", ".join(f"{s.name} ({s.max_replies})" for s in persona.stages)
+    stages = ", ".join(
+        f"{s.name} (from reply {persona.entry_threshold(s.name) + 1}, cap {s.max_replies})"
+        for s in persona.stages
+    )
     console.print(
         f"[bold green]ok[/]: {persona.name} · languages {', '.join(persona.languages)} · "
         f"stages {stages} · link {persona.link.url}",

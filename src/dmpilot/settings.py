@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BrainKind = Literal["scripted", "anthropic", "openai"]
@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _brain_is_usable(self) -> Settings:
+        if self.brain == "anthropic" and self.anthropic_api_key is None:
+            raise ValueError("DMPILOT_BRAIN=anthropic needs ANTHROPIC_API_KEY")
+        if self.brain == "openai" and not self.openai_base_url:
+            raise ValueError(
+                "DMPILOT_BRAIN=openai needs OPENAI_BASE_URL, e.g. http://127.0.0.1:11434/v1"
+            )
+        return self
 
     @property
     def brain_kind(self) -> BrainKind:

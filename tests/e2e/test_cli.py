@@ -24,6 +24,14 @@ def test_bad_configuration_is_named(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_brain_without_credentials_is_refused(tmp_path: Path) -> None:
+    result = run_cli(["serve"], {"DMPILOT_BRAIN": "anthropic", "ANTHROPIC_API_KEY": ""}, tmp_path)
+    assert result.returncode == 2
+    assert "DMPILOT_BRAIN=anthropic needs ANTHROPIC_API_KEY" in result.stderr
+    result = run_cli(["status"], {"DMPILOT_BRAIN": "openai", "OPENAI_BASE_URL": ""}, tmp_path)
+    assert result.returncode == 2 and "OPENAI_BASE_URL" in result.stderr
+
+
 def test_bad_persona_is_named(tmp_path: Path) -> None:
     persona = tmp_path / "p.yaml"
     persona.write_text("name: X\nlanguages: [english]\n", encoding="utf-8")
