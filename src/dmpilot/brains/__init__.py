@@ -19,6 +19,7 @@ def build_brain(settings: Settings) -> Brain:
             model=settings.model,
             api_key=key.get_secret_value() if key else None,
             base_url=settings.anthropic_base_url,
+            max_tokens=settings.max_tokens,
         )
     from dmpilot.brains.openai_compat import OpenAICompatibleBrain
 
@@ -27,6 +28,7 @@ def build_brain(settings: Settings) -> Brain:
         model=settings.model,
         base_url=settings.openai_base_url,
         api_key=key.get_secret_value() if key else "not-needed",
+        max_tokens=settings.max_tokens,
     )
 
 
