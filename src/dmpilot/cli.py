@@ -131,6 +131,20 @@ def resume() -> None:
 
 
 @app.command()
+def convert(
+    subscriber_id: Annotated[str, typer.Argument(help="The contact's ManyChat subscriber id.")],
+    channel: Annotated[str, typer.Option(help="The contact's channel.")] = "manychat",
+) -> None:
+    """Mark a contact converted: its next message gets the goodbye, then it is stopped."""
+    from dmpilot.engine import utcnow
+
+    store = open_store(load_settings())
+    if not store.mark_converted(channel, subscriber_id, utcnow(), "cli"):
+        fail(f"no contact {subscriber_id!r} on channel {channel!r}", code=1)
+    console.print(f"[bold green]converted[/]: {subscriber_id} gets the goodbye next")
+
+
+@app.command()
 def status() -> None:
     """Show the kill switch, the configuration and the last 24 hours of decisions."""
     from dmpilot.engine import utcnow

@@ -170,3 +170,16 @@ def test_kill_switch_over_http_and_cli(
 def test_unknown_route_and_method(client: httpx.Client) -> None:
     assert client.get("/nope").status_code == 404
     assert client.get("/webhooks/manychat").status_code == 405
+
+
+def test_mark_a_contact_converted(client: httpx.Client) -> None:
+    webhook(client, {"subscriber": {"id": "conv-1"}, "last_input_text": "hi!"})
+    assert client.post("/admin/contacts/converted", json={"subscriber_id": "conv-1"}).json() == {
+        "converted": True,
+        "subscriber_id": "conv-1",
+    }
+    missing = client.post("/admin/contacts/converted", json={"subscriber_id": "ghost"})
+    assert missing.status_code == 404 and "ghost" in missing.json()["error"]
+    assert client.post("/admin/contacts/converted", json={"id": 1}).status_code == 422
+    goodbye = webhook(client, {"subscriber": {"id": "conv-1"}, "last_input_text": "bought it!"})
+    assert goodbye.json()["should_stop"] is True and goodbye.json()["reason"] == "converted"

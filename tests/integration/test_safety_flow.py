@@ -295,3 +295,22 @@ async def test_injection_is_flagged_and_never_leaks(store, build, clock) -> None
     )
     assert decision.text == "haha nice try, so where are you travelling next?"
     assert "injection" in event_reasons(store, "flagged")
+
+
+async def test_a_converted_contact_gets_one_goodbye_and_stops(store, build, clock) -> None:
+    engine = build()
+    assert (await engine.handle(text_inbound("buyer", "hi!", clock.now))).should_send
+    assert store.mark_converted("manychat", "buyer", clock.now, "test")
+    assert not store.mark_converted("manychat", "nobody", clock.now, "test")
+    goodbye = await engine.handle(text_inbound("buyer", "just bought them, love it!", clock.now))
+    assert (goodbye.action, goodbye.reason, goodbye.should_stop) == (
+        Action.EXIT,
+        Reason.CONVERTED,
+        True,
+    )
+    assert goodbye.text in PERSONA.exits["en"]
+    later = await build(persona=PERSONA.model_copy(update={"reactivate_after_days": 1})).handle(
+        text_inbound("buyer", "hey again", clock.now + timedelta(days=30))
+    )
+    assert later.reason is Reason.STOPPED
+    assert "converted" in event_reasons(store, "stopped")

@@ -16,11 +16,14 @@ def state(
     stop_reason: str | None = None,
     language: str | None = None,
     with_link: int = 0,
+    converted_at: datetime | None = None,
 ) -> ContactState:
     cycle = tuple(f"reply {i}" for i in range(replies - with_link))
     cycle += tuple(f"here {LINK}" for _ in range(with_link))
     pending = (MessageView(1, "in", "text", text, NOW),)
-    return ContactState(1, "Sam", language, stopped_at, stop_reason, cycle, pending, pending, ())
+    return ContactState(
+        1, "Sam", language, stopped_at, stop_reason, converted_at, cycle, pending, pending, ()
+    )
 
 
 def test_stages_follow_the_caps() -> None:
@@ -62,3 +65,9 @@ def test_reply_language_mirrors_the_current_message() -> None:
     assert reply_language(state(text="salut ça va ?", language="en"), PERSONA) == "fr"
     assert reply_language(state(text="ok", language="fr"), PERSONA) == "fr"
     assert reply_language(state(text="hallo wie geht es dir", language=None), PERSONA) == "en"
+
+
+def test_a_converted_contact_gets_the_goodbye_next() -> None:
+    plan = plan_turn(state(2, converted_at=NOW), PERSONA, NOW)
+    assert (plan.kind, plan.reason) == (PlanKind.EXIT, Reason.CONVERTED)
+    assert plan_turn(state(10), PERSONA, NOW).reason is Reason.CAP

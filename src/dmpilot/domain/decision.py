@@ -21,6 +21,7 @@ class Reason(StrEnum):
     REPETITION = "repetition"  # the only replies available repeat earlier ones
     LEASE_LOST = "lease_lost"  # the turn outlived its lease; another one may be answering
     CAP = "cap"  # the funnel is complete: the exit was sent and the contact stopped
+    CONVERTED = "converted"  # the contact converted: the goodbye was sent and it stopped
     MINOR = "minor"  # the contact said they are under 18: stopped at once, nothing sent
     OPT_OUT = "opt_out"  # the contact asked to stop: one short goodbye at most, then nothing
     BUDGET = "budget"  # today's budget of new conversations is used; the message is stored
@@ -77,6 +78,7 @@ class ContactState:
     language: str | None
     stopped_at: datetime | None
     stop_reason: str | None
+    converted_at: datetime | None
     cycle_replies: tuple[str, ...]  # replies (not exits) sent since the funnel (re)started
     history: tuple[MessageView, ...]  # recent messages, oldest first
     pending: tuple[MessageView, ...]  # inbound not yet answered, oldest first

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dmpilot.domain.decision import ContactState, Reason
-from dmpilot.domain.funnel import STOPPED_STAGE, position
+from dmpilot.domain.funnel import EXIT_STAGE, STOPPED_STAGE, position
 from dmpilot.domain.language import detect_language
 from dmpilot.domain.persona import Persona
 from dmpilot.domain.repetition import find_repeat
@@ -29,7 +29,7 @@ class TurnPlan:
     kind: PlanKind
     stage: str
     language: str
-    reason: Reason | None = None
+    reason: Reason | None = None  # why a SKIP skips, or why an EXIT stops (cap, converted)
     reactivate: bool = False
     link_allowed: bool = False
 
@@ -75,8 +75,10 @@ def plan_turn(state: ContactState, persona: Persona, now: datetime) -> TurnPlan:
     if any(asks_if_bot(message.text) for message in state.pending):
         stage = spot.stage if not spot.exhausted else persona.stages[-1].name
         return TurnPlan(PlanKind.DISCLOSE, stage, language, reactivate=reactivate)
+    if state.converted_at is not None:
+        return TurnPlan(PlanKind.EXIT, EXIT_STAGE, language, Reason.CONVERTED)
     if spot.exhausted:
-        return TurnPlan(PlanKind.EXIT, spot.stage, language, reactivate=reactivate)
+        return TurnPlan(PlanKind.EXIT, spot.stage, language, Reason.CAP, reactivate=reactivate)
     spec = persona.stage(spot.stage)
     link_allowed = spec.link_allowed and links < persona.link.budget
     return TurnPlan(

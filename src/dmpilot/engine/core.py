@@ -202,6 +202,7 @@ class Engine:
         rng = random.Random()
         commit = self._commit_for(turn, owner, plan, "", CommitKind.EXIT, limit)
         commit.language = language
+        commit.stop_reason = plan.reason or Reason.CAP
         commit.exit_texts = variants
         commit.choose_exit = lambda last: choose_exit_variant(len(variants), last, rng)
         return await self._commit(turn, commit)
@@ -304,7 +305,7 @@ class Engine:
             return await self._skip(turn, rejected.reason, commit.stage, at="commit")
         turn.lease_released = True
         if commit.kind is CommitKind.EXIT:
-            decision = Decision(Action.EXIT, STOPPED_STAGE, committed.text, Reason.CAP)
+            decision = Decision(Action.EXIT, STOPPED_STAGE, committed.text, commit.stop_reason)
         elif commit.kind is CommitKind.GOODBYE:
             decision = Decision(Action.EXIT, STOPPED_STAGE, committed.text, Reason.OPT_OUT)
         else:

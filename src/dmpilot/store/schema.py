@@ -46,6 +46,7 @@ contacts = Table(
     Column("cycle_started_at", DateTime, nullable=False),
     Column("stopped_at", DateTime),
     Column("stop_reason", String(32)),
+    Column("converted_at", DateTime),  # marked converted: the next turn is the goodbye
     # The turn lease: at most one turn per contact in flight, expiring so a crash never
     # blocks a contact for good.
     Column("lease_owner", String(64)),

@@ -81,6 +81,7 @@ class TurnCommit:
     exit_texts: tuple[str, ...] = ()  # for EXIT: the variants, one chosen at commit time
     choose_exit: Callable[[int | None], int] | None = None
     reactivate: bool = False
+    stop_reason: Reason = Reason.CAP  # for EXIT: why the contact stops (cap, converted)
     new_conversation_limit: int | None = None  # first reply: claim one from today's budget
     usage: dict[str, Any] = field(default_factory=dict)  # model, tokens, brain_ms, attempts
     latency_ms: int | None = None
@@ -267,6 +268,7 @@ class Store:
             language=contact.language,
             stopped_at=contact.stopped_at,
             stop_reason=contact.stop_reason,
+            converted_at=contact.converted_at,
             cycle_replies=tuple(cycle),
             history=tuple(MessageView(*row) for row in reversed(history)),
             pending=tuple(MessageView(*row) for row in pending),
@@ -292,7 +294,13 @@ class Store:
                 raise TurnRejected(Reason.COALESCED)
             fenced = db.execute(
                 self._fence(turn.kind, turn.reactivate),
-                {**ids, "owner": turn.owner, "now": turn.now, "new_stage": turn.stage},
+                {
+                    **ids,
+                    "owner": turn.owner,
+                    "now": turn.now,
+                    "new_stage": turn.stage,
+                    "b_stop_reason": turn.stop_reason.value,
+                },
             )
             if fenced.rowcount != 1:
                 raise TurnRejected(self._why_fenced(db, turn))
@@ -345,7 +353,7 @@ class Store:
                 detail["exit_variant"] = variant
             if turn.kind is CommitKind.DISCLOSURE:
                 detail["disclosure"] = True
-            reason = {CommitKind.EXIT: Reason.CAP, CommitKind.GOODBYE: Reason.OPT_OUT}.get(
+            reason = {CommitKind.EXIT: turn.stop_reason, CommitKind.GOODBYE: Reason.OPT_OUT}.get(
                 turn.kind
             )
             self._event(
@@ -360,7 +368,9 @@ class Store:
                 detail,
             )
             if turn.is_exit:
-                self._event(db, turn.now, "stopped", Reason.CAP, turn.contact_id, None, turn_id)
+                self._event(
+                    db, turn.now, "stopped", turn.stop_reason, turn.contact_id, None, turn_id
+                )
         return Committed(turn_id, message_id, text, variant)
 
     def _fence(self, kind: CommitKind, reactivate: bool) -> Update:
@@ -388,7 +398,7 @@ class Store:
         if kind is CommitKind.EXIT:
             values |= {
                 "stopped_at": bindparam("now"),
-                "stop_reason": Reason.CAP.value,
+                "stop_reason": bindparam("b_stop_reason"),
                 "stage": STOPPED_STAGE,
             }
         statement = (
@@ -463,6 +473,25 @@ class Store:
         return [(contact_id, text) for contact_id, text in rows]
 
     # -- contacts ------------------------------------------------------------------------
+
+    def mark_converted(self, channel: str, external_id: str, now: datetime, by: str) -> bool:
+        """Record a conversion; the contact's next turn is the goodbye. False: no such contact."""
+        with self._write() as db:
+            contact_id = db.scalar(
+                select(contacts.c.id).where(
+                    contacts.c.channel == channel, contacts.c.external_id == external_id
+                )
+            )
+            if contact_id is None:
+                return False
+            changed = db.execute(
+                update(contacts)
+                .where(contacts.c.id == contact_id, contacts.c.converted_at.is_(None))
+                .values(converted_at=now, stage="converted")
+            )
+            if changed.rowcount:
+                self._event(db, now, "converted", None, contact_id, None, None, detail={"by": by})
+            return True
 
     def find_contact(self, channel: str, external_id: str) -> int | None:
         with self._read() as db:

@@ -25,6 +25,12 @@ from dmpilot.web.errors import ApiError, install_error_handlers, read_json
 log = logging.getLogger("dmpilot.web")
 
 
+class ConvertedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subscriber_id: str | int
+    channel: str = "manychat"
+
+
 class PauseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=500)
@@ -95,6 +101,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def resume() -> dict[str, Any]:
         state = await to_thread.run_sync(store.set_paused, False, None, "http", utcnow())
         return {"paused": state.paused, "reason": state.reason}
+
+    @app.post("/admin/contacts/converted", dependencies=authorized)
+    async def converted(request: Request) -> dict[str, Any]:
+        payload = await read_json(request, 16 * 1024)
+        try:
+            body = ConvertedRequest.model_validate(payload)
+        except ValueError as exc:
+            raise ApiError(
+                422, 'send {"subscriber_id": "<ManyChat subscriber id>"}', [str(exc)]
+            ) from exc
+        external_id = str(body.subscriber_id).strip()
+        found = await to_thread.run_sync(
+            store.mark_converted, body.channel, external_id, utcnow(), "http"
+        )
+        if not found:
+            raise ApiError(404, f"no contact {external_id!r} on channel {body.channel!r}")
+        return {"converted": True, "subscriber_id": external_id}
 
     @app.get("/admin/status", dependencies=authorized)
     async def status() -> dict[str, Any]:
