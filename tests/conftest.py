@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from dmpilot.store import Store
+from fakes.anthropic_api import FakeAnthropic, FakeServer
 from support import fresh_postgres_database
 
 
@@ -24,3 +25,12 @@ def store(database_url: str) -> Iterator[Store]:
     opened = Store.open(database_url, pool_size=20)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="module")
+def anthropic_fake() -> Iterator[FakeAnthropic]:
+    """A fake Anthropic Messages API on loopback; its address is `anthropic_fake.url`."""
+    api = FakeAnthropic()
+    with FakeServer(api.app()) as server:
+        api.url = server.url
+        yield api

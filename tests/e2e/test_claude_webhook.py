@@ -16,7 +16,7 @@ import yaml
 
 from dmpilot.personas import bundled_persona_path
 from dmpilot.store.database import create_db_engine
-from fakes.anthropic_api import FakeAnthropic, FakeServer
+from fakes.anthropic_api import FakeAnthropic
 from fakes.lines import ENGLISH
 from support import TOKEN, Server, auth
 
@@ -29,11 +29,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeAnthropic]:
-    api = FakeAnthropic()
-    with FakeServer(api.app()) as server:
-        api.url = server.url  # type: ignore[attr-defined]
-        yield api
+def fake(anthropic_fake: FakeAnthropic) -> FakeAnthropic:
+    return anthropic_fake
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +49,7 @@ def server(workdir: Path, fake: FakeAnthropic) -> Iterator[Server]:
         "DMPILOT_PERSONA": str(path),
         "DMPILOT_LOG_LEVEL": "warning",
         "ANTHROPIC_API_KEY": "sk-test",
-        "ANTHROPIC_BASE_URL": fake.url,  # type: ignore[attr-defined]
+        "ANTHROPIC_BASE_URL": fake.url,
     }
     with Server(workdir, env) as running:
         yield running

@@ -46,6 +46,7 @@ class FakeAnthropic:
     requests: list[dict[str, Any]] = field(default_factory=list)
     mode: str = "distinct"  # distinct|same|near|url|human|pushy|slow|status:<code>
     link: str = "https://example.com/lena-presets"
+    url: str = ""  # set once the fake is served
     _counter: itertools.count = field(default_factory=itertools.count)
     _cached: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -12,24 +11,21 @@ from dmpilot.brains.anthropic import AnthropicBrain
 from dmpilot.domain.decision import MessageView
 from dmpilot.domain.prompt import build_prompt
 from dmpilot.personas import load_persona
-from fakes.anthropic_api import Behaviour, FakeAnthropic, FakeServer
+from fakes.anthropic_api import Behaviour, FakeAnthropic
 
 PERSONA = load_persona()
 NOW = datetime(2026, 11, 1)
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeAnthropic]:
-    api = FakeAnthropic()
-    with FakeServer(api.app()) as server:
-        api.url = server.url  # type: ignore[attr-defined]
-        yield api
+def fake(anthropic_fake: FakeAnthropic) -> FakeAnthropic:
+    return anthropic_fake
 
 
 @pytest.fixture
 def brain(fake: FakeAnthropic) -> AnthropicBrain:
     fake.reset()
-    return AnthropicBrain("claude-haiku-4-5", api_key="sk-test", base_url=fake.url, max_retries=1)  # type: ignore[attr-defined]
+    return AnthropicBrain("claude-haiku-4-5", api_key="sk-test", base_url=fake.url, max_retries=1)
 
 
 def request(language: str = "en", timeout: float = 5.0) -> BrainRequest:

@@ -15,6 +15,7 @@ from dmpilot.engine import Engine, EngineConfig
 from dmpilot.personas import load_persona
 from dmpilot.store import Store
 from dmpilot.store.schema import contacts, events, messages
+from fakes.lines import ENGLISH
 from support import T0, text_inbound
 
 PERSONA = load_persona()
@@ -210,22 +211,6 @@ async def test_three_bad_drafts_mean_silence_with_an_event(store, build, clock) 
     assert detail["violations"] == ["claims_human"] and detail["attempts"] == 3
 
 
-DISTINCT_QUESTIONS = [
-    "what was the best meal you had on the road?",
-    "do you prefer sunrise shoots or night photography?",
-    "which camera bag would you never travel without?",
-    "have you ever missed a train because of a photo?",
-    "what city surprised you the most last year?",
-    "are you planning anything for the winter holidays?",
-    "do you print your photos or keep them digital?",
-    "who taught you to take pictures in the first place?",
-    "is there a country you keep going back to?",
-    "what song reminds you of your favourite trip?",
-    "would you rather hike a volcano or dive a reef?",
-    "how many photos do you usually take in a day?",
-]
-
-
 class PushyBrain(ScriptBrain):
     """Puts the link in every first draft; drops it only when a draft was rejected."""
 
@@ -233,9 +218,9 @@ class PushyBrain(ScriptBrain):
         self.requests.append(request)
         self.counter += 1
         if request.rejected:
-            return BrainReply(DISTINCT_QUESTIONS[self.counter % 12], "pushy")
+            return BrainReply(ENGLISH[self.counter % len(ENGLISH)], "pushy")
         return BrainReply(
-            f"my presets are here {LINK} , {DISTINCT_QUESTIONS[self.counter % 12]}", "pushy"
+            f"my presets are here {LINK} , {ENGLISH[self.counter % len(ENGLISH)]}", "pushy"
         )
 
 

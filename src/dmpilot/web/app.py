@@ -20,7 +20,7 @@ from dmpilot.personas import load_persona
 from dmpilot.settings import Settings
 from dmpilot.store import Store
 from dmpilot.web.auth import require_token
-from dmpilot.web.errors import ApiError, install_error_handlers, read_json
+from dmpilot.web.errors import ApiError, install_error_handlers, read_json, read_model
 
 log = logging.getLogger("dmpilot.web")
 
@@ -89,11 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/admin/pause", dependencies=authorized)
     async def pause(request: Request) -> dict[str, Any]:
-        payload = await read_json(request, 16 * 1024)
-        try:
-            body = PauseRequest.model_validate(payload)
-        except ValueError as exc:
-            raise ApiError(422, 'send {"reason": "why you are pausing"}', [str(exc)]) from exc
+        body = await read_model(request, PauseRequest, 'send {"reason": "why you are pausing"}')
         state = await to_thread.run_sync(store.set_paused, True, body.reason, "http", utcnow())
         return {"paused": state.paused, "reason": state.reason}
 

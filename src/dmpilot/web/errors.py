@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("dmpilot.web")
+M = TypeVar("M", bound=BaseModel)
 
 
 class ApiError(Exception):
@@ -68,6 +70,19 @@ async def read_json(request: Request, limit: int) -> Any:
         ) from exc
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, f"the body is not usable JSON: {exc}") from exc
+
+
+async def read_model(request: Request, model: type[M], hint: str, limit: int = 16 * 1024) -> M:
+    """A small admin body, validated into `model`; `hint` says what a good body looks like."""
+    payload = await read_json(request, limit)
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ApiError(422, hint, problems) from exc
 
 
 def install_error_handlers(app: FastAPI) -> None:
