@@ -165,6 +165,8 @@ def main() -> None:
             "DMPILOT_DATABASE_URL": database,
             "DMPILOT_COALESCE_SECONDS": "0",
             "DMPILOT_BRAIN": "scripted",
+            # every request here may be a new contact: lift the daily engagement budget
+            "DMPILOT_DAILY_NEW_CONVERSATIONS": "100000000",
             "DMPILOT_LOG_LEVEL": "warning",
         }
         real = measure(

@@ -1,6 +1,7 @@
 from datetime import datetime, timedelta
 
 from dmpilot.domain.decision import ContactState, MessageView, Reason
+from dmpilot.domain.language import detect_language
 from dmpilot.domain.policy import PlanKind, plan_turn, reply_language
 from dmpilot.personas import load_persona
 
@@ -20,7 +21,8 @@ def state(
 ) -> ContactState:
     cycle = tuple(f"reply {i}" for i in range(replies - with_link))
     cycle += tuple(f"here {LINK}" for _ in range(with_link))
-    pending = (MessageView(1, "in", "text", text, NOW),)
+    # the store records each message's language when it arrives
+    pending = (MessageView(1, "in", "text", text, NOW, detect_language(text)),)
     return ContactState(
         1, "Sam", language, stopped_at, stop_reason, converted_at, cycle, pending, pending, ()
     )

@@ -67,6 +67,7 @@ class MessageView:
     kind: str
     text: str
     created_at: datetime
+    language: str | None = None  # detected once, when the message was stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class ContactState:
     history: tuple[MessageView, ...]  # recent messages, oldest first
     pending: tuple[MessageView, ...]  # inbound not yet answered, oldest first
     recent_replies: tuple[str, ...]  # newest first
+    new_conversations_today: int = 0  # read only for a contact never answered yet
 
     @property
     def replies_in_cycle(self) -> int:

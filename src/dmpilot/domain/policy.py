@@ -8,7 +8,6 @@ from enum import StrEnum
 
 from dmpilot.domain.decision import ContactState, Reason
 from dmpilot.domain.funnel import EXIT_STAGE, STOPPED_STAGE, position
-from dmpilot.domain.language import detect_language
 from dmpilot.domain.persona import Persona
 from dmpilot.domain.repetition import find_repeat
 from dmpilot.domain.safety import asks_if_bot
@@ -37,9 +36,9 @@ class TurnPlan:
 def reply_language(state: ContactState, persona: Persona) -> str:
     """The language to answer in: the contact's current one when the persona speaks it."""
     for message in reversed(state.pending):
-        # Detect among all languages: German must not pass for French because the
-        # persona speaks only English and French.
-        detected = detect_language(message.text)
+        # Detected among all languages at ingest: German must not pass for French
+        # because the persona speaks only English and French.
+        detected = message.language
         if detected:
             return detected if detected in persona.languages else persona.default_language
     if state.language in persona.languages:

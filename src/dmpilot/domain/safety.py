@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
+
+_COMBINING = re.compile(r"[\u0300-\u036f]")
 
 
 def fold(text: str) -> str:
     """Lowercase, accents removed, one kind of apostrophe, single spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    plain = plain.replace("’", "'").replace("`", "'")
-    return " ".join(plain.split())
+    plain = _COMBINING.sub("", unicodedata.normalize("NFKD", text.casefold()))
+    return " ".join(plain.replace("’", "'").replace("`", "'").split())
 
 
 def _any(patterns: Iterable[str]) -> re.Pattern[str]:
@@ -221,11 +222,16 @@ def _shingles(text: str, size: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i : i + size]) for i in range(len(tokens) - size + 1)]
 
 
+@lru_cache(maxsize=64)  # a persona has a handful of distinct instruction texts
+def _prompt_shingles(prompt: str, size: int) -> frozenset[tuple[str, ...]]:
+    return frozenset(_shingles(prompt, size))
+
+
 def prompt_overlap(reply: str, prompt: str, size: int = 4) -> float:
     """Share of the reply's word 4-grams that stand in the prompt (0 for short replies)."""
     reply_shingles = _shingles(reply, size)
     if len(reply_shingles) < 2:
         return 0.0
-    prompt_shingles = set(_shingles(prompt, size))
+    prompt_shingles = _prompt_shingles(prompt, size)
     shared = sum(1 for shingle in reply_shingles if shingle in prompt_shingles)
     return shared / len(reply_shingles) if shared >= 2 else 0.0

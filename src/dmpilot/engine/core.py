@@ -168,7 +168,9 @@ class Engine:
 
         new_conversation = plan.reactivate or not state.recent_replies
         if new_conversation:
-            engaged = await self._db(self.store.new_conversations, now.date())
+            engaged = state.new_conversations_today
+            if plan.reactivate:  # the state did not read it: this contact had replies
+                engaged = await self._db(self.store.new_conversations, now.date())
             if engaged >= self.config.daily_new_conversations:
                 return await self._skip(turn, Reason.BUDGET, plan.stage, engaged=engaged)
         limit = self.config.daily_new_conversations if new_conversation else None

@@ -163,6 +163,7 @@ class Statements:
             messages.c.kind,
             messages.c.text,
             messages.c.created_at,
+            messages.c.language,
         ).where(messages.c.contact_id == _p("contact_id"))
         self.pending = (
             view.where(messages.c.direction == "in", messages.c.id > answered)

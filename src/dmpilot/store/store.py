@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -240,7 +240,10 @@ class Store:
     def claim_lease_and_load(
         self, contact_id: int, owner: str, now: datetime, ttl: timedelta, history_limit: int
     ) -> ContactState | None:
-        """Take the contact's lease and read its state in one transaction; None if taken."""
+        """Take the contact's lease and read its state in one transaction; None if taken.
+
+        For a contact never answered, the state also says how many new conversations
+        today's budget has engaged (the commit claims one atomically)."""
         with self._write() as db:
             claimed = db.execute(
                 self._sql.claim_lease,
@@ -248,7 +251,11 @@ class Store:
             )
             if claimed.rowcount != 1:
                 return None
-            return self._state(db, contact_id, history_limit)
+            state = self._state(db, contact_id, history_limit)
+            if not state.recent_replies:
+                engaged = db.scalar(self._sql.budget_used, {"day": now.date()}) or 0
+                state = replace(state, new_conversations_today=engaged)
+            return state
 
     def _state(
         self, db: Connection, contact_id: int, history_limit: int, recent_limit: int = 20
