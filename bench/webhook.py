@@ -37,6 +37,8 @@ class Result:
     skipped: int
     errors: int
     peak_rss_mb: float
+    rss_start_mb: float
+    rss_end_mb: float
 
 
 def free_port() -> int:
@@ -62,10 +64,18 @@ def wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
     sys.exit(f"server at {url} did not come up")
 
 
-def peak_rss_mb(pid: int) -> float:
+def _status_mb(pid: int, field: str) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    match = re.search(rf"{field}:\s+(\d+) kB", status)
     return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS")
 
 
 def run_wrk(
@@ -111,10 +121,23 @@ def measure(
     try:
         wait_up(url, process)
         run_wrk(url, connections, 2, f"warm-{uuid.uuid4().hex[:6]}")  # warm-up, discarded
+        rss_start = rss_mb(process.pid)
         rps, p50, p99, (sent, skipped, errors) = run_wrk(
             url, connections, duration, uuid.uuid4().hex[:8]
         )
-        return Result(name, rps, p50, p99, sent, skipped, errors, peak_rss_mb(process.pid))
+        rss_end = rss_mb(process.pid)
+        return Result(
+            name,
+            rps,
+            p50,
+            p99,
+            sent,
+            skipped,
+            errors,
+            peak_rss_mb(process.pid),
+            rss_start,
+            rss_end,
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -194,6 +217,11 @@ def main() -> None:
             f"{r.skipped:>9}{r.errors:>8}{r.peak_rss_mb:>9.0f}"
         )
     print(f"ratio dmpilot / bare: {real.rps / bare.rps:.2f}  (target >= 0.5)")
+    for r in (bare, real):
+        print(
+            f"{r.name} RSS during the measured run: {r.rss_start_mb:.0f} MB -> "
+            f"{r.rss_end_mb:.0f} MB"
+        )
 
 
 if __name__ == "__main__":
