@@ -500,14 +500,6 @@ class Store:
                 self._event(db, now, "converted", None, contact_id, None, None, detail={"by": by})
             return True
 
-    def find_contact(self, channel: str, external_id: str) -> int | None:
-        with self._read() as db:
-            return db.scalar(
-                select(contacts.c.id).where(
-                    contacts.c.channel == channel, contacts.c.external_id == external_id
-                )
-            )
-
     # -- events --------------------------------------------------------------------------
 
     def record_event(
