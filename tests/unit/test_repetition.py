@@ -1,8 +1,11 @@
 from dmpilot.domain.repetition import (
     DEFAULT_SIMILARITY_THRESHOLD,
+    distinct_texts,
     find_repeat,
     normalize_for_comparison,
+    similar_contacts,
     similarity,
+    text_key,
 )
 
 # Rewordings the old system actually sent over and over, and distinct replies of one
@@ -45,3 +48,30 @@ def test_find_repeat_returns_the_earlier_reply() -> None:
     assert find_repeat("Do you take photos too?!", earlier) == "do you take photos too?"
     assert find_repeat("golden hour or blue hour?", earlier) is None
     assert find_repeat("anything", []) is None
+
+
+def test_distinct_texts_counts_near_duplicates_once() -> None:
+    loop = [
+        "where are you from?",
+        "Where are you from??",
+        "what camera?",
+        "what camera ?!",
+        "where r you from?",
+    ]
+    assert distinct_texts(loop) == 2
+    assert distinct_texts([a for a, _ in DISTINCT] + [b for _, b in DISTINCT]) == 8
+    assert distinct_texts([]) == 0
+
+
+def test_text_key_is_the_normalised_text() -> None:
+    assert text_key("Hello, you!") == text_key("hello you") != text_key("hello there")
+
+
+def test_similar_contacts_for_broadcasts() -> None:
+    others = [
+        (1, "hey! what a lovely profile"),
+        (2, "Hey, what a lovely profile!!"),
+        (3, "nice shot"),
+    ]
+    assert similar_contacts("hey what a lovely profile", others) == {1, 2}
+    assert similar_contacts("", others) == set()

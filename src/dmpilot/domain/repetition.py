@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 
@@ -17,6 +18,11 @@ DEFAULT_SIMILARITY_THRESHOLD = 80.0
 def normalize_for_comparison(text: str) -> str:
     """Lowercase words only: punctuation, emoji and spacing do not make a reply new."""
     return " ".join(_NOT_WORDS.sub(" ", text.casefold()).split())
+
+
+def text_key(text: str) -> str:
+    """A short stable key of the normalised text: equal keys mean an exact repeat."""
+    return hashlib.blake2b(normalize_for_comparison(text).encode(), digest_size=8).hexdigest()
 
 
 def similarity(a: str, b: str) -> float:
@@ -54,3 +60,13 @@ def similar_contacts(
         if (other := normalize_for_comparison(text)) == norm
         or (other and fuzz.ratio(norm, other) >= threshold)
     }
+
+
+def distinct_texts(texts: Iterable[str], threshold: float = DEFAULT_SIMILARITY_THRESHOLD) -> int:
+    """How many different replies `texts` hold, near-duplicates counted once (loop check)."""
+    kept: list[str] = []
+    for text in texts:
+        norm = normalize_for_comparison(text)
+        if not any(norm == other or fuzz.ratio(norm, other) >= threshold for other in kept):
+            kept.append(norm)
+    return len(kept)

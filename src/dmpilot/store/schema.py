@@ -76,7 +76,10 @@ messages = Table(
     Column("cache_write_tokens", Integer),
     Column("brain_ms", Integer),
     Column("attempts", Integer),
+    # Outbound only: key of the normalised text (domain.repetition.text_key), for audits.
+    Column("text_key", String(16)),
     Index(None, "contact_id", "id"),
+    Index(None, "contact_id", "text_key"),
     Index(None, "created_at"),
     # One reply per turn: inbound rows carry no turn, so NULLs do not collide.
     Index("uq_messages_turn_id", "turn_id", unique=True),

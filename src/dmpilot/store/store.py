@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from dmpilot.domain.decision import ContactState, MessageView, Reason
 from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.domain.inbound import Inbound
+from dmpilot.domain.repetition import text_key
 from dmpilot.store.database import create_db_engine, migrate
 from dmpilot.store.schema import (
     contacts,
@@ -352,6 +353,7 @@ class Store:
                     "turn_id": turn_id,
                     "exit_variant": variant,
                     "created_at": turn.now,
+                    "text_key": text_key(text),
                     **{column: turn.usage.get(column) for column in USAGE_COLUMNS},
                 },
             ).scalar_one()

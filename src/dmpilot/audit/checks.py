@@ -1,0 +1,274 @@
+"""The audit's checks: set-based SQL (window functions over indexed columns), plus the live
+repetition code on each contact's last five replies for loops.
+
+Every check returns {contact_id: count}. Times are compared in seconds with the
+dialect's own arithmetic (julianday on SQLite, epoch on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+)
+
+from dmpilot.audit.findings import Finding
+from dmpilot.domain.persona import Persona
+from dmpilot.domain.repetition import distinct_texts
+from dmpilot.store.schema import contacts, messages
+
+LOOP_WINDOW = 5
+LOOP_MAX_DISTINCT = 2
+REPEAT_MIN = 3
+UNANSWERED_AFTER = timedelta(minutes=10)
+
+Counts = dict[int, int]
+
+
+@dataclass(frozen=True)
+class Scope:
+    since: datetime | None
+    contact_id: int | None
+    now: datetime
+    persona: Persona
+    similarity_threshold: float
+
+    def messages_where(self) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            where.append(messages.c.created_at >= self.since)
+        if self.contact_id is not None:
+            where.append(messages.c.contact_id == self.contact_id)
+        return where
+
+
+def seconds_between(db: Connection, later: Any, earlier: Any) -> ColumnElement[float]:
+    if db.dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def sequence_checks(db: Connection, scope: Scope) -> dict[Finding, Counts]:
+    """Passes over messages in order, each along an index so no full sort is needed."""
+    found: dict[Finding, Counts] = defaultdict(dict)
+    found.update(_conversation_order(db, scope))
+    found.update(_timed_duplicates(db, scope))
+    return found
+
+
+def _conversation_order(db: Connection, scope: Scope) -> dict[Finding, Counts]:
+    """Along (contact, id): two replies in a row, and replies in another language than
+    the message they answer (when that message's language is known and spoken)."""
+    m = messages
+    per_contact = {"partition_by": m.c.contact_id, "order_by": m.c.id}
+    rows = (
+        select(
+            m.c.contact_id,
+            m.c.direction,
+            m.c.kind,
+            m.c.language,
+            func.lag(m.c.direction).over(**per_contact).label("previous_direction"),
+            func.lag(m.c.language).over(**per_contact).label("previous_language"),
+        )
+        .where(*scope.messages_where())
+        .subquery("rows")
+    )
+    out = rows.c.direction == "out"
+    wrong_language = and_(
+        out,
+        rows.c.kind == "reply",
+        rows.c.previous_direction == "in",
+        rows.c.previous_language.in_(scope.persona.languages),
+        rows.c.language != rows.c.previous_language,
+    )
+    query = select(
+        rows.c.contact_id,
+        _flag(and_(out, rows.c.previous_direction == "out")),
+        _flag(wrong_language),
+    ).group_by(rows.c.contact_id)
+    found: dict[Finding, Counts] = defaultdict(dict)
+    for contact_id, double, language in db.execute(query):
+        if double:
+            found[Finding.DOUBLE_REPLY][contact_id] = int(double)
+        if language:
+            found[Finding.WRONG_LANGUAGE][contact_id] = int(language)
+    return found
+
+
+def _timed_duplicates(db: Connection, scope: Scope) -> dict[Finding, Counts]:
+    """Along (contact, text_key): the same reply again within 60 s / 5 min."""
+    m = messages
+    rows = (
+        select(
+            m.c.contact_id,
+            m.c.created_at,
+            func.lag(m.c.created_at)
+            .over(partition_by=(m.c.contact_id, m.c.text_key), order_by=m.c.id)
+            .label("previous_at"),
+        )
+        .where(m.c.direction == "out", *scope.messages_where())
+        .subquery("rows")
+    )
+    gap = seconds_between(db, rows.c.created_at, rows.c.previous_at)
+    query = (
+        select(rows.c.contact_id, _flag(gap <= 60), _flag(gap <= 300))
+        .where(rows.c.previous_at.is_not(None))
+        .group_by(rows.c.contact_id)
+    )
+    found: dict[Finding, Counts] = defaultdict(dict)
+    for contact_id, within_minute, within_five in db.execute(query):
+        if within_minute:
+            found[Finding.DUPLICATE_60S][contact_id] = int(within_minute)
+        if within_five:
+            found[Finding.DUPLICATE_5M][contact_id] = int(within_five)
+    return found
+
+
+def repeated_messages(db: Connection, scope: Scope) -> Counts:
+    """Texts (normalised, as the live check compares them) sent 3+ times to one contact."""
+    groups = (
+        select(messages.c.contact_id)
+        .where(messages.c.direction == "out", *scope.messages_where())
+        .group_by(messages.c.contact_id, messages.c.text_key)
+        .having(func.count() >= REPEAT_MIN)
+        .subquery()
+    )
+    query = select(groups.c.contact_id, func.count()).group_by(groups.c.contact_id)
+    return {contact_id: count for contact_id, count in db.execute(query)}
+
+
+def loops(db: Connection, scope: Scope) -> Counts:
+    """Contacts whose last five replies hold at most two distinct texts (fuzzy, live code)."""
+    m = messages
+    ranked = (
+        select(
+            m.c.contact_id,
+            m.c.text,
+            func.row_number()
+            .over(partition_by=m.c.contact_id, order_by=m.c.id.desc())
+            .label("rank"),
+        )
+        .where(m.c.direction == "out", m.c.kind == "reply", *scope.messages_where())
+        .subquery()
+    )
+    query = select(ranked.c.contact_id, ranked.c.text).where(ranked.c.rank <= LOOP_WINDOW)
+    recent: dict[int, list[str]] = defaultdict(list)
+    for contact_id, text in db.execute(query):
+        recent[contact_id].append(text)
+    found: Counts = {}
+    for contact_id, texts in recent.items():
+        if len(texts) < LOOP_WINDOW:
+            continue
+        if distinct_texts(texts, scope.similarity_threshold) <= LOOP_MAX_DISTINCT:
+            found[contact_id] = 1
+    return found
+
+
+def repeated_exits(db: Connection, scope: Scope) -> Counts:
+    """A second goodbye inside one cycle (closer than the reactivation delay, if any)."""
+    m = messages
+    exits = (
+        select(
+            m.c.contact_id,
+            m.c.created_at,
+            func.lag(m.c.created_at)
+            .over(partition_by=m.c.contact_id, order_by=m.c.id)
+            .label("previous_at"),
+        )
+        .where(m.c.direction == "out", m.c.kind == "exit", *scope.messages_where())
+        .subquery()
+    )
+    condition = exits.c.previous_at.is_not(None)
+    days = scope.persona.reactivate_after_days
+    if days is not None:
+        gap = seconds_between(db, exits.c.created_at, exits.c.previous_at)
+        condition = and_(condition, gap < days * 86400)
+    query = select(exits.c.contact_id, _flag(condition)).group_by(exits.c.contact_id)
+    return {contact_id: int(count) for contact_id, count in db.execute(query) if count}
+
+
+def sent_after_stop(db: Connection, scope: Scope) -> Counts:
+    m, c = messages, contacts
+    query = (
+        select(m.c.contact_id, func.count())
+        .join(c, c.c.id == m.c.contact_id)
+        .where(
+            m.c.direction == "out",
+            m.c.kind != "goodbye",  # the one answer to an opt-out follows its stop
+            c.c.stopped_at.is_not(None),
+            m.c.created_at > c.c.stopped_at,
+            *scope.messages_where(),
+        )
+        .group_by(m.c.contact_id)
+    )
+    return {contact_id: count for contact_id, count in db.execute(query)}
+
+
+def links_over_budget(db: Connection, scope: Scope) -> Counts:
+    """Sends of the configured link beyond the budget since the contact's cycle began."""
+    m, c = messages, contacts
+    link = str(scope.persona.link.url)
+    budget = scope.persona.link.budget
+    query = (
+        select(m.c.contact_id, func.count())
+        .join(c, c.c.id == m.c.contact_id)
+        .where(
+            m.c.direction == "out",
+            m.c.created_at >= c.c.cycle_started_at,
+            m.c.text.contains(link, autoescape=True),
+            *scope.messages_where(),
+        )
+        .group_by(m.c.contact_id)
+        .having(func.count() > budget)
+    )
+    return {contact_id: count - budget for contact_id, count in db.execute(query)}
+
+
+def unanswered(db: Connection, scope: Scope) -> Counts:
+    """Inbound after a live contact's last reply, older than ten minutes."""
+    m, c = messages, contacts
+    last_out = (
+        select(m.c.contact_id, func.max(m.c.id).label("last_out"))
+        .where(m.c.direction == "out")
+        .group_by(m.c.contact_id)
+        .subquery()
+    )
+    query = (
+        select(m.c.contact_id, func.count())
+        .join(c, c.c.id == m.c.contact_id)
+        .outerjoin(last_out, last_out.c.contact_id == m.c.contact_id)
+        .where(
+            m.c.direction == "in",
+            c.c.stopped_at.is_(None),
+            m.c.id > func.coalesce(last_out.c.last_out, literal(0)),
+            m.c.created_at < scope.now - UNANSWERED_AFTER,
+            *scope.messages_where(),
+        )
+        .group_by(m.c.contact_id)
+    )
+    return {contact_id: count for contact_id, count in db.execute(query)}
+
+
+SINGLE_CHECKS: dict[Finding, Callable[[Connection, Scope], Counts]] = {
+    Finding.REPEATED_MESSAGE: repeated_messages,
+    Finding.POTENTIAL_LOOP: loops,
+    Finding.EXIT_REPEATED: repeated_exits,
+    Finding.SENT_AFTER_STOP: sent_after_stop,
+    Finding.LINK_OVER_BUDGET: links_over_budget,
+    Finding.UNANSWERED: unanswered,
+}
