@@ -1,3 +1,3 @@
-from dmpilot.cli import app
+from dmpilot.cli import run
 
-app(prog_name="dmpilot")
+run()

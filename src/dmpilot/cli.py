@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -15,6 +15,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from dmpilot import __version__
+from dmpilot.domain.persona import Persona
 from dmpilot.personas import PersonaError, load_persona
 from dmpilot.settings import Settings
 from dmpilot.store import Store
@@ -74,10 +75,7 @@ def serve(
             f"refusing to listen on {host} without a webhook token: anyone could drive the "
             "account. Set DMPILOT_WEBHOOK_TOKEN, or listen on 127.0.0.1."
         )
-    try:
-        persona = load_persona(settings.persona)
-    except PersonaError as exc:
-        fail(str(exc))
+    persona = load_persona_or_fail(settings)
     open_store(settings).close()  # migrate once, with a clear error if the database is away
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -176,6 +174,190 @@ def status() -> None:
     console.print(table)
 
 
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
+def contact_ref(store: Store, ref: str) -> int:
+    from dmpilot.audit import find_contact_id
+
+    contact_id = find_contact_id(store, ref)
+    if contact_id is None:
+        fail(f"no contact {ref!r}: give a subscriber id or @username", code=1)
+    return contact_id
+
+
+@app.command()
+def audit(
+    since: Annotated[
+        datetime | None, typer.Option(formats=DATE_FORMATS, help="Only messages since (UTC).")
+    ] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="One contact: subscriber id or @username.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV, one row per contact.")] = False,
+    max_findings: Annotated[
+        int, typer.Option(min=0, help="Exit 1 when there are more findings than this.")
+    ] = 0,
+) -> None:
+    """Find duplicates, loops, repeated exits, link spam and everything sent after a stop."""
+    from rich.progress import Progress
+
+    from dmpilot.audit import run_audit
+    from dmpilot.audit.report import as_csv as render_csv
+    from dmpilot.audit.report import as_json as render_json
+    from dmpilot.audit.report import print_report
+    from dmpilot.audit.run import STEPS
+    from dmpilot.engine import utcnow
+
+    if as_json and as_csv:
+        fail("choose one of --json and --csv")
+    settings = load_settings()
+    persona = load_persona_or_fail(settings)
+    store = open_store(settings)
+    contact_id = contact_ref(store, contact) if contact else None
+    machine = as_json or as_csv
+    with Progress(console=errors, transient=True, disable=machine) as progress:
+        task = progress.add_task("auditing", total=STEPS)
+
+        def step(name: str) -> None:
+            progress.update(task, description=name, advance=1)
+
+        report = run_audit(
+            store,
+            persona,
+            utcnow(),
+            since=since,
+            contact_id=contact_id,
+            similarity_threshold=settings.similarity_threshold,
+            progress=step,
+        )
+    if as_json:
+        typer.echo(render_json(report))
+    elif as_csv:
+        typer.echo(render_csv(report), nl=False)
+    else:
+        print_report(report, console)
+    if report.total > max_findings:
+        raise typer.Exit(1)
+
+
+@app.command()
+def history(
+    contact: Annotated[str, typer.Argument(help="Subscriber id or @username.")],
+) -> None:
+    """One conversation as a timeline: messages, stages, decisions and their reasons."""
+    from dmpilot.audit.history import timeline
+
+    store = open_store(load_settings())
+    info, entries = timeline(store, contact_ref(store, contact))
+    stopped = (
+        f" · stopped {info['stopped_at']:%Y-%m-%d %H:%M} ({info['stop_reason']})"
+        if info["stopped_at"]
+        else ""
+    )
+    console.print(
+        f"[bold]{info['external_id']}[/] @{info['username'] or '—'} · {info['name'] or ''} · "
+        f"stage {info['stage'] or 'new'} · language {info['language'] or '?'}{stopped}",
+        highlight=False,
+    )
+    table = Table(show_lines=False)
+    table.add_column("time (UTC)")
+    table.add_column("")
+    table.add_column("stage")
+    table.add_column("message / decision")
+    for entry in entries:
+        if entry.kind == "event":
+            shown = {
+                key: value
+                for key, value in (entry.detail or {}).items()
+                if value not in (None, 0, "", [], {}) and key not in ("brain", "model")
+            }
+            detail = " " + " ".join(f"{k}={v}" for k, v in shown.items()) if shown else ""
+            text = f"[dim]{entry.text} {entry.reason or ''}{detail}[/]"
+            arrow = "·"
+        else:
+            text = entry.text
+            arrow = "[cyan]←[/]" if entry.kind == "in" else "[green]→[/]"
+        table.add_row(f"{entry.at:%m-%d %H:%M:%S}", arrow, entry.stage or "", text)
+    console.print(table)
+
+
+@app.command()
+def stats(
+    since: Annotated[
+        datetime | None, typer.Option(formats=DATE_FORMATS, help="Only since (UTC).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+) -> None:
+    """Funnel, conversion, stops, blocked repetitions, errors, tokens and cost."""
+    import json
+    from dataclasses import asdict
+
+    from dmpilot.audit.stats import Prices, compute
+
+    settings = load_settings()
+    persona = load_persona_or_fail(settings)
+    store = open_store(settings)
+    figures = compute(
+        store, persona, since, Prices(settings.price_input_per_mtok, settings.price_output_per_mtok)
+    )
+    if as_json:
+        typer.echo(json.dumps(asdict(figures), indent=2, default=str))
+        return
+    console.print(
+        f"{figures.contacts} contacts · {figures.inbound} inbound / {figures.outbound} outbound "
+        f"({figures.messages_per_contact:.1f} messages per contact) · {figures.exits} exits",
+        highlight=False,
+    )
+    funnel = Table(title="funnel")
+    funnel.add_column("stage")
+    funnel.add_column("contacts reached", justify="right")
+    funnel.add_column("from previous stage", justify="right")
+    funnel.add_column("now in stage", justify="right")
+    for stage, reached, rate in figures.reached:
+        funnel.add_row(
+            stage,
+            str(reached),
+            f"{rate:.0%}" if rate is not None else "—",
+            str(figures.by_stage.get(stage, 0)),
+        )
+    for stage in ("new", "stopped", "converted"):
+        funnel.add_row(stage, "", "", str(figures.by_stage.get(stage, 0)))
+    console.print(funnel)
+    safety = Table(title="stops, blocks and errors")
+    safety.add_column("what")
+    safety.add_column("count", justify="right")
+    for reason, count in sorted(figures.stops.items()):
+        safety.add_row(f"stopped: {reason}", str(count))
+    for reason, count in figures.blocked.items():
+        safety.add_row(f"blocked: {reason}", str(count))
+    for reason, count in figures.errors.items():
+        safety.add_row(f"skipped: {reason}", str(count))
+    console.print(safety)
+    cost = Table(title="tokens and cost per day")
+    for column in ("day", "replies", "input", "output", "cache read", "cost $", "$ / reply"):
+        cost.add_column(column, justify="right")
+    for day in figures.per_day:
+        cost.add_row(
+            day["day"],
+            str(day["replies"]),
+            str(day["input_tokens"]),
+            str(day["output_tokens"]),
+            str(day["cache_read_tokens"]),
+            f"{day['cost_usd']:.4f}",
+            f"{day['cost_per_reply_usd']:.5f}",
+        )
+    console.print(cost)
+
+
+def load_persona_or_fail(settings: Settings) -> Persona:
+    try:
+        return load_persona(settings.persona)
+    except PersonaError as exc:
+        fail(str(exc))
+
+
 @app.command("check-persona")
 def check_persona(
     path: Annotated[
@@ -198,6 +380,59 @@ def check_persona(
     )
 
 
+@app.command()
+def demo(
+    contacts: Annotated[int, typer.Option(min=1, max=2000, help="Simulated fans.")] = 60,
+) -> None:
+    """Fill a database with a realistic simulated history (scripted brain, real engine)."""
+    import asyncio
+
+    from dmpilot.demo import run_demo
+    from dmpilot.domain.language import load_models
+    from dmpilot.engine import utcnow
+
+    settings = load_settings()
+    persona = load_persona_or_fail(settings)
+    store = open_store(settings)
+    load_models()
+    with console.status(f"simulating {contacts} fans through the engine…"):
+        outcomes = asyncio.run(run_demo(store, persona, utcnow() - timedelta(days=4), contacts))
+    summary = ", ".join(f"{reason} {count}" for reason, count in outcomes.most_common())
+    console.print(f"[bold green]demo history written[/] to {settings.database_url}: {summary}")
+    console.print(
+        "try: dmpilot audit · dmpilot stats · dmpilot history fan005 · dmpilot history fan020",
+        highlight=False,
+    )
+
+
 @app.callback()
-def main() -> None:
+def main(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="Database URL for this command (else DMPILOT_DATABASE_URL or ./dmpilot.db).",
+        ),
+    ] = None,
+) -> None:
     """dmpilot answers Instagram DMs as an AI persona, and never embarrasses the account."""
+    if database:
+        os.environ["DMPILOT_DATABASE_URL"] = database
+
+
+def run() -> None:
+    """Console entry point: an unexpected failure is a one-line error, not a traceback."""
+    try:
+        app(prog_name="dmpilot")
+    except SQLAlchemyError as exc:
+        errors.print(f"[bold red]error:[/] database: {str(exc).splitlines()[0]}", highlight=False)
+        raise SystemExit(1) from None
+    except Exception as exc:
+        if os.environ.get("DMPILOT_LOG_LEVEL", "").lower() == "debug":
+            raise
+        errors.print(
+            f"[bold red]error:[/] {type(exc).__name__}: {exc} "
+            "(set DMPILOT_LOG_LEVEL=debug for the traceback)",
+            highlight=False,
+        )
+        raise SystemExit(1) from None

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     daily_new_conversations: int = Field(150, ge=1)
     leak_threshold: float = Field(0.3, gt=0, le=1)
     max_tokens: int = Field(200, ge=16, le=4096)
+    price_input_per_mtok: float = Field(1.0, ge=0)
+    price_output_per_mtok: float = Field(5.0, ge=0)
     seed: int = 0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
