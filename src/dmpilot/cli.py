@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dmpilot import __version__
 from dmpilot.domain.persona import Persona
+from dmpilot.logs import logging_config
 from dmpilot.personas import PersonaError, load_persona
 from dmpilot.settings import Settings
 from dmpilot.store import Store
@@ -77,9 +78,9 @@ def serve(
         )
     persona = load_persona_or_fail(settings)
     open_store(settings).close()  # migrate once, with a clear error if the database is away
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker counts in its own files; /metrics adds them up.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="dmpilot-metrics-")
     console.print(
         f"dmpilot {__version__}: persona [bold]{persona.name}[/], brain "
         f"[bold]{settings.brain_kind}[/], database {settings.database_url}",
@@ -92,6 +93,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
     )
 

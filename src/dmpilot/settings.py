@@ -32,10 +32,16 @@ class Settings(BaseSettings):
     daily_new_conversations: int = Field(150, ge=1)
     leak_threshold: float = Field(0.3, gt=0, le=1)
     max_tokens: int = Field(200, ge=16, le=4096)
+    guard_enabled: bool = True
+    guard_window_seconds: float = Field(600, gt=0)
+    guard_min_decisions: int = Field(20, ge=1)
+    guard_repetition_share: float = Field(0.3, gt=0, le=1)
+    guard_error_share: float = Field(0.5, gt=0, le=1)
     price_input_per_mtok: float = Field(1.0, ge=0)
     price_output_per_mtok: float = Field(5.0, ge=0)
     seed: int = 0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
 
     anthropic_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("DMPILOT_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")

@@ -177,10 +177,10 @@ def test_a_slow_model_is_a_timeout_inside_the_budget(
 
 def test_the_link_is_sent_at_most_its_budget(send, workdir: Path, fake: FakeAnthropic) -> None:
     fake.reset("pushy")
-    for i in range(26):
-        send("pushy-1", f"message {i} about my trips")
+    answers = [send("pushy-1", f"message {i} about my trips") for i in range(32)]
     texts = sent_texts(workdir, "pushy-1")
     assert sum(LINK in text for text in texts) == 1
+    assert any(a["should_stop"] and a["reason"] == "cap" for a in answers)  # ran to the end
     assert all("cheap" not in text for text in texts)
 
 
@@ -210,3 +210,27 @@ def test_bot_question_is_answered_with_the_disclosure(
     answer = send("asker", "wait are you a bot??")
     assert answer["should_send"] is True and "AI" in answer["response"]
     assert fake.requests == []
+
+
+def test_metrics_moved_under_the_tests_above(server: Server) -> None:
+    """Runs last in this module: every path above left its trace in /metrics."""
+    assert httpx.get(f"{server.url}/metrics").status_code == 401
+    text = httpx.get(f"{server.url}/metrics", headers=auth()).text
+
+    def value(sample: str) -> float:
+        lines = [line for line in text.splitlines() if line.startswith(sample + " ")]
+        assert lines, f"{sample} missing from /metrics"
+        return float(lines[0].rsplit(" ", 1)[1])
+
+    assert value('dmpilot_webhooks_total{outcome="send"}') >= 20
+    for outcome in ("repetition", "invalid", "error", "timeout", "minor"):
+        assert value(f'dmpilot_webhooks_total{{outcome="{outcome}"}}') >= 1
+    assert value("dmpilot_turn_seconds_count") >= 40
+    assert value('dmpilot_brain_seconds_count{brain="anthropic"}') >= 20
+    for kind in ("input", "output", "cache_read", "cache_write"):
+        assert value(f'dmpilot_brain_tokens_total{{brain="anthropic",kind="{kind}"}}') > 0
+    assert value('dmpilot_lease_claims_total{result="acquired"}') >= 20
+    assert value('dmpilot_repetitions_blocked_total{layer="contact"}') >= 3
+    assert value('dmpilot_exits_total{reason="cap"}') >= 1
+    assert value('dmpilot_stops_total{reason="minor"}') == 1
+    assert value('dmpilot_stops_total{reason="cap"}') >= 1

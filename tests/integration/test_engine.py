@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from dmpilot.brains import BrainError, BrainReply, BrainRequest, ScriptedBrain
 from dmpilot.domain.decision import Action, Reason
+from dmpilot.domain.guard import GuardConfig
 from dmpilot.engine import Engine, EngineConfig
 from dmpilot.personas import load_persona
 from dmpilot.store import Store
@@ -59,13 +60,16 @@ class ParrotBrain(FailingBrain):
         return BrainReply("haha where are you writing from?", "parrot")
 
 
-def config(coalesce: float = 0.0, budget: float = 5.0) -> EngineConfig:
+def config(
+    coalesce: float = 0.0, budget: float = 5.0, guard: GuardConfig | None = None
+) -> EngineConfig:
     return EngineConfig(
         dedup_window=timedelta(seconds=30),
         coalesce_seconds=coalesce,
         reply_budget_seconds=budget,
         lease=timedelta(seconds=20),
         history_messages=20,
+        guard=guard,
     )
 
 
@@ -76,9 +80,15 @@ def clock() -> Clock:
 
 @pytest.fixture
 def make_engine(store: Store, clock: Clock) -> Iterator:
-    def build(brain=None, coalesce: float = 0.0, budget: float = 5.0, persona=PERSONA) -> Engine:  # type: ignore[no-untyped-def]
+    def build(
+        brain=None, coalesce: float = 0.0, budget: float = 5.0, persona=PERSONA, guard=None
+    ) -> Engine:  # type: ignore[no-untyped-def]
         return Engine(
-            store, brain or ScriptedBrain(seed=1), persona, config(coalesce, budget), clock=clock
+            store,
+            brain or ScriptedBrain(seed=1),
+            persona,
+            config(coalesce, budget, guard),
+            clock=clock,
         )
 
     yield build
@@ -256,3 +266,25 @@ async def test_reactivation_when_the_persona_allows_it(
     clock.advance(days=2)
     again = await engine.handle(text_inbound("r", "hey it's me again", clock.now))
     assert (again.action, again.stage) == (Action.SEND, "cold")
+
+
+async def test_the_anomaly_guard_pauses_the_account(
+    store: Store, make_engine, clock: Clock
+) -> None:
+    guard = GuardConfig(window=timedelta(minutes=10), min_decisions=4, max_error_share=0.5)
+    healthy = make_engine(guard=guard)
+    failing = make_engine(FailingBrain(), guard=guard)
+    for i in range(2):
+        assert (await healthy.handle(text_inbound(f"g{i}", "hi there", clock.now))).should_send
+    for i in range(2):
+        await failing.handle(text_inbound(f"f{i}", "hello", clock.now))
+    control = store.control()
+    assert control.paused and control.changed_by == "guard"
+    assert control.reason == "anomaly guard: 2 of 4 decisions in 10 min were errors or timeouts"
+    after = await healthy.handle(text_inbound("g9", "anyone?", clock.now))
+    assert after.reason is Reason.PAUSED
+    # outside the window the old errors no longer count
+    store.set_paused(False, None, "test", clock.now)
+    clock.advance(minutes=11)
+    await failing.handle(text_inbound("f9", "hello", clock.now))
+    assert not store.control().paused

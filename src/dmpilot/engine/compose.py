@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dmpilot import metrics
 from dmpilot.brains.base import Brain, BrainError, BrainExhausted, BrainReply, BrainRequest
 from dmpilot.domain.decision import ContactState, Reason
 from dmpilot.domain.persona import Persona
@@ -69,6 +70,18 @@ class Composition:
         if self.error:
             detail["error"] = self.error
         return detail
+
+
+def _observe_brain(brain: str, seconds: float, reply: BrainReply) -> None:
+    metrics.BRAIN_SECONDS.labels(brain=brain).observe(seconds)
+    for kind, tokens in (
+        ("input", reply.input_tokens),
+        ("output", reply.output_tokens),
+        ("cache_read", reply.cache_read_tokens),
+        ("cache_write", reply.cache_write_tokens),
+    ):
+        if tokens:
+            metrics.BRAIN_TOKENS.labels(brain=brain, kind=kind).inc(tokens)
 
 
 def _reason_for(violations: list[Violation]) -> Reason:
@@ -142,7 +155,9 @@ class Composer:
             except BrainError as exc:
                 result.reason, result.error = Reason.ERROR, str(exc)
                 return result
-            result.add(reply, int((time.monotonic() - started) * 1000))
+            elapsed = time.monotonic() - started
+            result.add(reply, int(elapsed * 1000))
+            _observe_brain(self.brain.name, elapsed, reply)
 
             context = ReplyContext(
                 persona=self.persona,
@@ -163,6 +178,9 @@ class Composer:
                 result.text = reply.text
                 return result
             result.violations = [v.code for v in violations]
+            for code, layer in (("repetition", "contact"), ("broadcast", "account")):
+                if code in result.violations:
+                    metrics.REPETITIONS_BLOCKED.labels(layer=layer).inc()
             result.rejected.append(reply.text)
             feedback = tuple(dict.fromkeys(v.message for v in violations))
             if any(v.code == "link_budget" for v in violations):

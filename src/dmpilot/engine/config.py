@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from dmpilot.domain.guard import GuardConfig
 from dmpilot.settings import Settings
 
 
@@ -26,6 +27,7 @@ class EngineConfig:
     broadcast_window: timedelta = timedelta(hours=1)
     daily_new_conversations: int = 150
     leak_threshold: float = 0.3
+    guard: GuardConfig | None = None  # None: the anomaly guard is off
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -41,4 +43,12 @@ class EngineConfig:
             broadcast_window=timedelta(seconds=settings.broadcast_window_seconds),
             daily_new_conversations=settings.daily_new_conversations,
             leak_threshold=settings.leak_threshold,
+            guard=GuardConfig(
+                window=timedelta(seconds=settings.guard_window_seconds),
+                min_decisions=settings.guard_min_decisions,
+                max_repetition_share=settings.guard_repetition_share,
+                max_error_share=settings.guard_error_share,
+            )
+            if settings.guard_enabled
+            else None,
         )

@@ -21,10 +21,12 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 
+from dmpilot import metrics
 from dmpilot.brains.base import Brain
 from dmpilot.domain.decision import Action, ContactState, Decision, Reason
 from dmpilot.domain.exits import choose_exit_variant, exit_language
 from dmpilot.domain.funnel import STOPPED_STAGE
+from dmpilot.domain.guard import TRIGGERS, GuardConfig, verdict
 from dmpilot.domain.inbound import Inbound
 from dmpilot.domain.language import detect_language
 from dmpilot.domain.persona import Persona
@@ -117,10 +119,43 @@ class Engine:
         )
         turn = _Turn(recorded, started, started + self.config.reply_budget_seconds)
         try:
-            return await self._decide(turn, inbound, language)
+            decision = await self._decide(turn, inbound, language)
         except Exception as exc:  # any failure is silence plus an event, never a canned text
             log.exception("turn failed for contact %s", recorded.contact_id)
-            return await self._skip(turn, Reason.ERROR, error=_describe(exc))
+            decision = await self._skip(turn, Reason.ERROR, error=_describe(exc))
+        self._observe(turn, decision)
+        if decision.reason in TRIGGERS and self.config.guard is not None:
+            await self._guard(self.config.guard)
+        return decision
+
+    async def _guard(self, config: GuardConfig) -> None:
+        """Pause the account when blocked repetitions or errors pile up (see domain/guard)."""
+        now = self.clock()
+        mix = await self._db(self.store.decision_mix, now - config.window)
+        why = verdict(mix, config)
+        if why and await self._db(
+            self.store.pause_if_running, f"anomaly guard: {why}", "guard", now
+        ):
+            metrics.GUARD_PAUSES.inc()
+            log.warning("paused by the anomaly guard", extra={"reason": why})
+
+    def _observe(self, turn: _Turn, decision: Decision) -> None:
+        """One structured log line and the metrics for every decision."""
+        reason = decision.reason.value if decision.reason else None
+        if decision.action is Action.EXIT:
+            metrics.EXITS.labels(reason=reason or "cap").inc()
+        if decision.should_stop:
+            metrics.STOPS.labels(reason=reason or "cap").inc()
+        log.info(
+            "decision",
+            extra={
+                "contact": turn.contact_id,
+                "action": decision.action.value,
+                "reason": reason,
+                "stage": decision.stage,
+                "latency_ms": turn.elapsed_ms(),
+            },
+        )
 
     async def _decide(self, turn: _Turn, inbound: Inbound, language: str | None) -> Decision:
         recorded = turn.recorded
@@ -258,6 +293,7 @@ class Engine:
                 self.config.lease,
                 self.config.history_messages,
             )
+            metrics.LEASE_CLAIMS.labels(result="acquired" if state else "blocked").inc()
             if state is not None:
                 return state
             if give_way_to_newer and await self._superseded(turn):
@@ -314,14 +350,6 @@ class Engine:
             decision = Decision(
                 Action.SEND, commit.stage, committed.text, delay_seconds=self._delay()
             )
-        log.info(
-            "contact=%s decision=%s kind=%s stage=%s latency_ms=%s",
-            turn.contact_id,
-            decision.action.value,
-            commit.kind.value,
-            decision.stage,
-            turn.elapsed_ms(),
-        )
         return decision
 
     async def _stop(self, turn: _Turn, reason: Reason, **detail: Any) -> Decision:
@@ -348,13 +376,6 @@ class Engine:
                 turn.elapsed_ms(),
                 detail or None,
             )
-        )
-        log.info(
-            "contact=%s decision=%s reason=%s latency_ms=%s",
-            recorded.contact_id,
-            kind,
-            reason.value,
-            turn.elapsed_ms(),
         )
 
     async def _recent_outbound(self, since: datetime, contact_id: int) -> list[tuple[int, str]]:

@@ -570,6 +570,30 @@ class Store:
             )
         return ControlState(paused, reason, now, by)
 
+    def decision_mix(self, since: datetime) -> dict[tuple[str, str | None], int]:
+        """Event counts by (kind, reason) since `since`: the anomaly guard's window."""
+        with self._read() as db:
+            rows = db.execute(
+                select(events.c.kind, events.c.reason, func.count())
+                .where(events.c.created_at >= since)
+                .group_by(events.c.kind, events.c.reason)
+            ).all()
+        return {(kind, reason): count for kind, reason, count in rows}
+
+    def pause_if_running(self, reason: str, by: str, now: datetime) -> bool:
+        """Turn the kill switch on unless it already is; True if this call paused."""
+        with self._write() as db:
+            changed = db.execute(
+                update(control)
+                .where(control.c.id == 1, control.c.paused.is_(False))
+                .values(paused=True, reason=reason, changed_at=now, changed_by=by)
+            )
+            if changed.rowcount:
+                self._event(
+                    db, now, "paused", None, None, None, None, detail={"reason": reason, "by": by}
+                )
+            return bool(changed.rowcount)
+
     # -- figures for `dmpilot status` ----------------------------------------------------
 
     def summary(self, since: datetime) -> dict[str, Any]:

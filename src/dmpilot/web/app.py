@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from anyio import to_thread
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
-from dmpilot import __version__
+from dmpilot import __version__, metrics
 from dmpilot.brains import build_brain
 from dmpilot.channels import PayloadError, manychat
 from dmpilot.domain.language import load_models
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             inbound = manychat.parse(payload, utcnow())
         except PayloadError as exc:
             raise ApiError(422, "the ManyChat body is not usable", exc.problems) from exc
+        started = time.monotonic()
         try:
             decision = await engine.handle(inbound)
         except SQLAlchemyError as exc:
@@ -83,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ApiError(
                 503, "the database is not answering; the message was not stored"
             ) from exc
+        outcome = decision.reason.value if decision.reason else decision.action.value
+        metrics.WEBHOOKS.labels(outcome=outcome).inc()
+        metrics.TURN_SECONDS.observe(time.monotonic() - started)
         if format == "dynamic":
             return manychat.render_dynamic(decision)
         return manychat.render_flat(decision)
@@ -114,6 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not found:
             raise ApiError(404, f"no contact {external_id!r} on channel {body.channel!r}")
         return {"converted": True, "subscriber_id": external_id}
+
+    @app.get("/metrics", dependencies=authorized)
+    async def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     @app.get("/admin/status", dependencies=authorized)
     async def status() -> dict[str, Any]:

@@ -1,0 +1,46 @@
+"""Prometheus metrics. Counters live in process memory (bounded label sets only); with
+several workers, prometheus-client's multiprocess mode aggregates them
+(PROMETHEUS_MULTIPROC_DIR, set by `dmpilot serve --workers N`)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+WEBHOOKS = Counter(
+    "dmpilot_webhooks", "Webhook answers by outcome (sent, exit, or the skip reason)", ["outcome"]
+)
+TURN_SECONDS = Histogram(
+    "dmpilot_turn_seconds",
+    "Time from webhook to answer",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7, 10),
+)
+BRAIN_SECONDS = Histogram(
+    "dmpilot_brain_seconds",
+    "Time the brain took per draft",
+    ["brain"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7),
+)
+BRAIN_TOKENS = Counter("dmpilot_brain_tokens", "Model tokens", ["brain", "kind"])
+LEASE_CLAIMS = Counter("dmpilot_lease_claims", "Turn lease claims", ["result"])
+REPETITIONS_BLOCKED = Counter("dmpilot_repetitions_blocked", "Drafts blocked as repeats", ["layer"])
+EXITS = Counter("dmpilot_exits", "Goodbyes sent", ["reason"])
+STOPS = Counter("dmpilot_stops", "Contacts stopped", ["reason"])
+GUARD_PAUSES = Counter("dmpilot_guard_pauses", "Automatic pauses by the anomaly guard")
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text, aggregated over worker processes when there are several."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
