@@ -351,6 +351,15 @@ def stats(
             f"{day['cost_per_reply_usd']:.5f}",
         )
     console.print(cost)
+    if figures.links:
+        clicks = Table(title="tracked link: sent → clicked, per stage")
+        for column in ("stage", "sent", "clicked", "rate"):
+            clicks.add_column(column, justify="right")
+        for row in figures.links:
+            clicks.add_row(
+                row["stage"], str(row["sent"]), str(row["clicked"]), f"{row['rate']:.0%}"
+            )
+        console.print(clicks)
 
 
 def load_persona_or_fail(settings: Settings) -> Persona:

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     guard_min_decisions: int = Field(20, ge=1)
     guard_repetition_share: float = Field(0.3, gt=0, le=1)
     guard_error_share: float = Field(0.5, gt=0, le=1)
+    track_links: bool = False
+    public_url: str | None = None
     price_input_per_mtok: float = Field(1.0, ge=0)
     price_output_per_mtok: float = Field(5.0, ge=0)
     seed: int = 0
@@ -68,6 +70,11 @@ class Settings(BaseSettings):
         if self.brain == "openai" and not self.openai_base_url:
             raise ValueError(
                 "DMPILOT_BRAIN=openai needs OPENAI_BASE_URL, e.g. http://127.0.0.1:11434/v1"
+            )
+        if self.track_links and not self.public_url:
+            raise ValueError(
+                "DMPILOT_TRACK_LINKS needs DMPILOT_PUBLIC_URL, the address Instagram users "
+                "can reach, e.g. https://dm.example.com"
             )
         return self
 

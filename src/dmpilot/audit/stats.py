@@ -10,7 +10,7 @@ from sqlalchemy import Date, func, select
 
 from dmpilot.domain.persona import Persona
 from dmpilot.store import Store
-from dmpilot.store.schema import contacts, events, messages
+from dmpilot.store.schema import contacts, events, link_clicks, link_tokens, messages
 
 BLOCKED_REASONS = ("duplicate", "coalesced", "repetition", "broadcast", "invalid")
 ERROR_REASONS = ("error", "timeout", "busy", "lease_lost")
@@ -46,6 +46,7 @@ class Stats:
     blocked: dict[str, int]
     errors: dict[str, int]
     per_day: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)  # per stage: sent, clicked
 
     @property
     def messages_per_contact(self) -> float:
@@ -112,6 +113,7 @@ def compute(
             .order_by(day)
         ).all()
 
+    links = _links(store, since)
     reached: list[tuple[str, int, float | None]] = []
     previous: int | None = None
     for spec in persona.stages:
@@ -144,4 +146,24 @@ def compute(
         blocked={reason: skipped.get(reason, 0) for reason in BLOCKED_REASONS},
         errors={reason: skipped.get(reason, 0) for reason in ERROR_REASONS},
         per_day=days,
+        links=links,
     )
+
+
+def _links(store: Store, since: datetime | None) -> list[dict[str, Any]]:
+    """Tracked links sent and clicked (at least once), per stage."""
+    t, k = link_tokens, link_clicks
+    clicked = select(k.c.token).distinct().subquery()
+    query = (
+        select(t.c.stage, func.count(), func.count(clicked.c.token))
+        .outerjoin(clicked, clicked.c.token == t.c.token)
+        .where(*([t.c.created_at >= since] if since else []))
+        .group_by(t.c.stage)
+        .order_by(t.c.stage)
+    )
+    with store.engine.connect() as db:
+        rows = db.execute(query).all()
+    return [
+        {"stage": stage, "sent": sent, "clicked": hits, "rate": round(hits / sent, 4)}
+        for stage, sent, hits in rows
+    ]

@@ -28,6 +28,7 @@ class EngineConfig:
     daily_new_conversations: int = 150
     leak_threshold: float = 0.3
     guard: GuardConfig | None = None  # None: the anomaly guard is off
+    public_url: str | None = None  # set: replies carry a tracked /l/<token> link
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -51,4 +52,5 @@ class EngineConfig:
             )
             if settings.guard_enabled
             else None,
+            public_url=settings.public_url if settings.track_links else None,
         )

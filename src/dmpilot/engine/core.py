@@ -333,6 +333,9 @@ class Engine:
             reactivate=plan.reactivate,
             new_conversation_limit=limit,
             latency_ms=turn.elapsed_ms(),
+            track_link=(str(self.persona.link.url), self.config.public_url)
+            if self.config.public_url
+            else None,
         )
 
     async def _commit(self, turn: _Turn, commit: TurnCommit) -> Decision:

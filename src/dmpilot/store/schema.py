@@ -150,3 +150,24 @@ exit_rotation = Table(
     Column("last_variant", Integer, nullable=False),
     Column("changed_at", DateTime, nullable=False),
 )
+
+# Attribution: each reply that carried the persona's link got its own token.
+link_tokens = Table(
+    "link_tokens",
+    metadata,
+    Column("token", String(24), primary_key=True),
+    Column("contact_id", Id, nullable=False),
+    Column("message_id", Id, nullable=False),
+    Column("stage", String(32)),
+    Column("created_at", DateTime, nullable=False),
+)
+
+link_clicks = Table(
+    "link_clicks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token", String(24), nullable=False),
+    Column("clicked_at", DateTime, nullable=False),
+    Column("user_agent", String(200)),
+    Index(None, "token"),
+)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -30,6 +31,8 @@ from dmpilot.store.schema import (
     control,
     events,
     exit_rotation,
+    link_clicks,
+    link_tokens,
     messages,
 )
 from dmpilot.store.statements import USAGE_COLUMNS, Statements
@@ -85,6 +88,8 @@ class TurnCommit:
     stop_reason: Reason = Reason.CAP  # for EXIT: why the contact stops (cap, converted)
     new_conversation_limit: int | None = None  # first reply: claim one from today's budget
     usage: dict[str, Any] = field(default_factory=dict)  # model, tokens, brain_ms, attempts
+    # (persona link, public base URL): send a tracked /l/<token> link in its place
+    track_link: tuple[str, str] | None = None
     latency_ms: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -97,7 +102,7 @@ class TurnCommit:
 class Committed:
     turn_id: int
     message_id: int
-    text: str
+    text: str  # as sent: with the tracked link when attribution is on
     exit_variant: int | None
 
 
@@ -357,6 +362,20 @@ class Store:
                     **{column: turn.usage.get(column) for column in USAGE_COLUMNS},
                 },
             ).scalar_one()
+            sent = text
+            if turn.track_link is not None and turn.track_link[0] in text:
+                link, base = turn.track_link
+                token = secrets.token_urlsafe(9)
+                db.execute(
+                    link_tokens.insert().values(
+                        token=token,
+                        contact_id=turn.contact_id,
+                        message_id=message_id,
+                        stage=turn.stage,
+                        created_at=turn.now,
+                    )
+                )
+                sent = text.replace(link, f"{base.rstrip('/')}/l/{token}")
             detail = dict(turn.detail)
             if variant is not None:
                 detail["exit_variant"] = variant
@@ -380,7 +399,7 @@ class Store:
                 self._event(
                     db, turn.now, "stopped", turn.stop_reason, turn.contact_id, None, turn_id
                 )
-        return Committed(turn_id, message_id, text, variant)
+        return Committed(turn_id, message_id, sent, variant)
 
     def _fence(self, kind: CommitKind, reactivate: bool) -> Update:
         """UPDATE that proves the turn still holds a live lease and may speak, records the
@@ -543,6 +562,21 @@ class Store:
                 detail=detail or None,
             ),
         )
+
+    # -- attribution -----------------------------------------------------------------------
+
+    def record_click(self, token: str, now: datetime, user_agent: str | None) -> bool:
+        """Record a click on a tracked link; False for a token dmpilot never issued."""
+        with self._write() as db:
+            known = db.scalar(select(link_tokens.c.token).where(link_tokens.c.token == token))
+            if known is None:
+                return False
+            db.execute(
+                link_clicks.insert().values(
+                    token=token, clicked_at=now, user_agent=(user_agent or "")[:200] or None
+                )
+            )
+            return True
 
     # -- the kill switch -----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from anyio import to_thread
 from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -119,6 +120,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not found:
             raise ApiError(404, f"no contact {external_id!r} on channel {body.channel!r}")
         return {"converted": True, "subscriber_id": external_id}
+
+    @app.get("/l/{token}", include_in_schema=False)
+    async def tracked_link(token: str, request: Request) -> RedirectResponse:
+        # Public: Instagram users follow it. Unknown tokens still reach the link.
+        if len(token) <= 24:
+            await to_thread.run_sync(
+                store.record_click, token, utcnow(), request.headers.get("user-agent")
+            )
+        return RedirectResponse(str(persona.link.url), status_code=302)
 
     @app.get("/metrics", dependencies=authorized)
     async def prometheus() -> Response:
