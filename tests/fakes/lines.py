@@ -1,32 +1,8 @@
 """Distinct replies a fake model can give: no two are near-duplicates of each other."""
 
-ENGLISH = [
-    "what was the best meal you had on the road?",
-    "do you prefer sunrise shoots or night photography?",
-    "which camera bag would you never travel without?",
-    "have you ever missed a train because of a photo?",
-    "what city surprised you the most last year?",
-    "are you planning anything for the winter holidays?",
-    "do you print your photos or keep them digital?",
-    "who taught you to take pictures in the first place?",
-    "is there a country you keep going back to?",
-    "what song reminds you of your favourite trip?",
-    "would you rather hike a volcano or dive a reef?",
-    "how many photos do you usually take in a day?",
-    "tell me about the strangest hotel you ever stayed in",
-    "do you edit on a laptop or straight on your phone?",
-    "which season has the prettiest light where you live?",
-    "have you tried film cameras, or only digital so far?",
-    "what is the next place on your travel bucket list?",
-    "did any local ever show you a hidden viewpoint?",
-    "are you more of a planner or do you improvise trips?",
-    "which of your photos got the most likes ever?",
-    "how do you keep your gear dry when it rains?",
-    "what language would you love to learn for travelling?",
-    "do you ever travel just to photograph one festival?",
-    "what is your favourite time of day to walk around a new city?",
-    "have you ever photographed the northern lights?",
-]
+from dmpilot.audit.synthetic import REPLY_POOL
+
+ENGLISH = REPLY_POOL
 
 FRENCH = [
     "c'était quoi le meilleur repas de ton dernier voyage ?",
