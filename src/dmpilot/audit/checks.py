@@ -8,7 +8,7 @@ dialect's own arithmetic (julianday on SQLite, epoch on PostgreSQL).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +59,16 @@ def seconds_between(db: Connection, later: Any, earlier: Any) -> ColumnElement[f
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
+def _spread(rows: Iterable[Sequence[Any]], findings: tuple[Finding, ...]) -> dict[Finding, Counts]:
+    """Rows of (contact_id, count per finding…) into {finding: {contact_id: count}}."""
+    found: dict[Finding, Counts] = defaultdict(dict)
+    for contact_id, *counts in rows:
+        for finding, count in zip(findings, counts, strict=True):
+            if count:
+                found[finding][contact_id] = int(count)
+    return found
+
+
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
 
@@ -101,13 +111,7 @@ def _conversation_order(db: Connection, scope: Scope) -> dict[Finding, Counts]:
         _flag(and_(out, rows.c.previous_direction == "out")),
         _flag(wrong_language),
     ).group_by(rows.c.contact_id)
-    found: dict[Finding, Counts] = defaultdict(dict)
-    for contact_id, double, language in db.execute(query):
-        if double:
-            found[Finding.DOUBLE_REPLY][contact_id] = int(double)
-        if language:
-            found[Finding.WRONG_LANGUAGE][contact_id] = int(language)
-    return found
+    return _spread(db.execute(query), (Finding.DOUBLE_REPLY, Finding.WRONG_LANGUAGE))
 
 
 def _timed_duplicates(db: Connection, scope: Scope) -> dict[Finding, Counts]:
@@ -130,13 +134,7 @@ def _timed_duplicates(db: Connection, scope: Scope) -> dict[Finding, Counts]:
         .where(rows.c.previous_at.is_not(None))
         .group_by(rows.c.contact_id)
     )
-    found: dict[Finding, Counts] = defaultdict(dict)
-    for contact_id, within_minute, within_five in db.execute(query):
-        if within_minute:
-            found[Finding.DUPLICATE_60S][contact_id] = int(within_minute)
-        if within_five:
-            found[Finding.DUPLICATE_5M][contact_id] = int(within_five)
-    return found
+    return _spread(db.execute(query), (Finding.DUPLICATE_60S, Finding.DUPLICATE_5M))
 
 
 def repeated_messages(db: Connection, scope: Scope) -> Counts:
