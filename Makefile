@@ -17,6 +17,8 @@ run: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy src tests bench
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed

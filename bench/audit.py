@@ -26,8 +26,9 @@ from sqlalchemy import make_url
 
 from dmpilot.audit import run_audit
 from dmpilot.audit.synthetic import generate
-from dmpilot.engine import utcnow
+from dmpilot.domain.links import LinkMatcher
 from dmpilot.personas import load_persona
+from dmpilot.runtime import utcnow
 from dmpilot.store import Store
 
 
@@ -57,7 +58,9 @@ def measure(url: str, contacts: int) -> tuple[int, float, float, bool, list[str]
     started = time.perf_counter()
     written, planted = generate(store, persona, contacts, contacts // 100, now)
     generated = time.perf_counter() - started
-    report = run_audit(store, persona, now)
+    links = LinkMatcher.for_link(str(persona.link.url))
+    with store.reading() as reads:
+        report = run_audit(reads, persona, now, links=links)
     store.close()
     lines = []
     exact = True

@@ -1,17 +1,29 @@
 """Webhook throughput: dmpilot's real server against a bare FastAPI endpoint, same run, same load.
 
     python bench/webhook.py [--connections 32] [--duration 10] [--database URL]
+    python bench/webhook.py --delivery push [--sends-per-second 20 100] [--send-latency-ms 50]
 
 Both servers run as one uvicorn process; wrk (apt-get install wrk) drives them with the
 same script (every request a new message; contacts return every 5000 requests). dmpilot
 runs on the embedded default: SQLite, scripted brain, coalescing off. Prints requests/s,
 p50/p99, the ratio and the server's peak memory.
+
+`--delivery push`: the webhook only stores each message and acks `queued`; dmpilot's
+in-process worker runs the turns and sends the replies through ManyChat's sendContent, here
+a fake (bench/fake_manychat.py, its own uvicorn process, answering after
+--send-latency-ms and counting sends). The same wrk load, with numeric subscriber ids, runs
+once per account send rate (DMPILOT_SENDS_PER_SECOND, a fresh server and database each),
+and each run measures: ack req/s and p50/p99, the worker's deliveries/s over the loaded
+window, the backlog when the load stops, the drain time (until every queued message's
+reply has reached the fake) and the server's peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -19,12 +31,17 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 BENCH = Path(__file__).resolve().parent
+MANYCHAT_KEY = "1000:bench-secret"  # ManyChat's <page_id>:<secret> shape; the fake checks it
+ACK_P99_TARGET_MS = 20.0
+CATCH_UP_SECONDS = 5.0  # "keeps up": the backlog is gone this soon after the load stops
 
 
 @dataclass
@@ -41,23 +58,73 @@ class Result:
     rss_end_mb: float
 
 
+@dataclass
+class PushResult:
+    sends_per_second: int  # the account's send rate limit given to the worker
+    rps: float  # acks per second
+    p50_ms: float
+    p99_ms: float
+    queued: int  # acks saying "queued" that wrk counted: each one owes a reply
+    other: int  # 200s that were not "queued" (should be 0)
+    errors: int  # non-200 answers and socket errors
+    stored: int  # the run's messages in the database (wrk stops with requests in flight)
+    window_seconds: float
+    sent_in_window: int  # replies to the run's contacts the fake accepted while wrk ran
+    turns_owed_end: int  # when wrk stopped: messages whose turn has not run yet
+    outbox_waiting_end: int  # ...and replies pending or sending in the outbox
+    oldest_pending_end_s: float  # /metrics dmpilot_outbox_oldest_pending_seconds
+    sent_total: int  # replies to the run's contacts when the drain ended
+    drain_seconds: float | None  # after wrk stopped; None when the timeout came first
+    rejected: int  # sends the fake refused
+    duplicates: int  # the same text to the same subscriber twice
+    outbox: dict[str, int]  # the run's deliveries by state, at the end
+    peak_rss_mb: float
+    rss_start_mb: float
+    rss_end_mb: float
+    logged: dict[str, int]  # the server's log records (warning and above), by kind
+
+    @property
+    def backlog_end(self) -> int:
+        return self.turns_owed_end + self.outbox_waiting_end
+
+    @property
+    def deliveries_per_second(self) -> float:
+        return self.sent_in_window / self.window_seconds
+
+    @property
+    def drain_rate(self) -> float | None:
+        """Deliveries per second once the load stopped (the worker alone)."""
+        if not self.drain_seconds:
+            return None
+        return (self.sent_total - self.sent_in_window) / self.drain_seconds
+
+    @property
+    def keeps_up(self) -> bool:
+        caught_up = self.drain_seconds is not None and self.drain_seconds <= CATCH_UP_SECONDS
+        return self.deliveries_per_second >= self.rps or caught_up
+
+
 def free_port() -> int:
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
+def wait_up(url: str, process: subprocess.Popen[bytes], method: str = "POST") -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             sys.exit(f"server exited early with {process.returncode}")
         try:
-            httpx.post(
-                url, json={"subscriber": {"id": "warmup"}, "last_input_text": "hi"}, timeout=2
-            )
+            if method == "POST":
+                httpx.post(
+                    url, json={"subscriber": {"id": "warmup"}, "last_input_text": "hi"}, timeout=2
+                )
+            else:
+                httpx.get(url, timeout=2).raise_for_status()
             return
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -79,8 +146,9 @@ def rss_mb(pid: int) -> float:
 
 
 def run_wrk(
-    url: str, connections: int, duration: int, tag: str
+    url: str, connections: int, duration: int, tag: str, *script_args: str
 ) -> tuple[float, float, float, list[int]]:
+    """req/s, p50 ms, p99 ms and [should_send, skipped, errors, queued] answers."""
     command = [
         "wrk",
         "-t2",
@@ -93,16 +161,20 @@ def run_wrk(
         url,
         "--",
         tag,
+        *script_args,
     ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     latency = re.search(r"LATENCY p50=([\d.]+) p99=([\d.]+)", out)
-    counts = re.search(r"COUNTS sent=(\d+) skipped=(\d+) errors=(\d+)", out)
+    counts = re.search(r"COUNTS sent=(\d+) skipped=(\d+) errors=(\d+) queued=(\d+)", out)
     assert latency and counts, out
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    values = [int(counts.group(i)) for i in (1, 2, 3)]
+    values = [int(counts.group(i)) for i in (1, 2, 3, 4)]
     if non_2xx:
         values[2] = max(values[2], int(non_2xx.group(1)))
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if socket:
+        values[2] += sum(int(n) for n in socket.groups())
     return rps, float(latency.group(1)), float(latency.group(2)), values
 
 
@@ -122,7 +194,7 @@ def measure(
         wait_up(url, process)
         run_wrk(url, connections, 2, f"warm-{uuid.uuid4().hex[:6]}")  # warm-up, discarded
         rss_start = rss_mb(process.pid)
-        rps, p50, p99, (sent, skipped, errors) = run_wrk(
+        rps, p50, p99, (sent, skipped, errors, _) = run_wrk(
             url, connections, duration, uuid.uuid4().hex[:8]
         )
         rss_end = rss_mb(process.pid)
@@ -144,6 +216,310 @@ def measure(
         log.close()
 
 
+def start(name: str, command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    with (cwd / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def fake_count(fake: str, tag: str = "") -> dict[str, Any]:
+    """The fake's counters; `matching` counts the sends to one run's subscribers."""
+    counts: dict[str, Any] = httpx.get(f"{fake}/count", params={"prefix": tag}, timeout=5).json()
+    return counts
+
+
+def oldest_pending_seconds(server: str) -> float:
+    text = httpx.get(f"{server}/metrics", timeout=10).text
+    oldest = re.search(r"^dmpilot_outbox_oldest_pending_seconds (\S+)$", text, re.M)
+    return float(oldest.group(1)) if oldest else float("nan")
+
+
+@dataclass
+class RunTables:
+    stored: int  # the run's inbound messages
+    owed: int  # the run's contacts still owed a turn
+    states: dict[str, int]  # the run's deliveries by state
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more will be sent for the run: no turn owed, nothing pending or sending."""
+        return not self.owed and not self.states.get("pending") and not self.states.get("sending")
+
+
+class Tables:
+    """dmpilot's tables, read from the bench (one engine per measured server)."""
+
+    def __init__(self, database: str) -> None:
+        import sqlalchemy as sa
+
+        url = sa.make_url(database)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        self.sa = sa
+        self.engine = sa.create_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def run(self, tag: str) -> RunTables:
+        """One run's rows, told apart by its subscriber ids (they start with its tag): a
+        database given with --database may hold other runs. Turns owed are read before
+        the deliveries, so a turn committing in between is seen on one side or the other."""
+        text, prefix = self.sa.text, {"prefix": f"{tag}%"}
+        with self.engine.connect() as db:
+            owed = db.scalar(
+                text(
+                    "SELECT count(*) FROM contacts "
+                    "WHERE turn_due_at IS NOT NULL AND external_id LIKE :prefix"
+                ),
+                prefix,
+            )
+            states = db.execute(
+                text(
+                    "SELECT state, count(*) FROM deliveries WHERE recipient LIKE :prefix "
+                    "GROUP BY state"
+                ),
+                prefix,
+            ).all()
+            stored = db.scalar(
+                text(
+                    "SELECT count(*) FROM messages m JOIN contacts c ON c.id = m.contact_id "
+                    "WHERE m.direction = 'in' AND c.external_id LIKE :prefix"
+                ),
+                prefix,
+            )
+        return RunTables(int(stored or 0), int(owed or 0), {state: int(n) for state, n in states})
+
+
+def wait_drained(
+    fake: str, tables: Tables, tag: str, acked: int, timeout: float
+) -> tuple[float | None, RunTables]:
+    """Seconds until the run is settled: every acked message answered at the fake and
+    nothing owed or queued in dmpilot's tables; None at the timeout."""
+    started = time.monotonic()
+    while True:
+        rows = tables.run(tag)
+        if rows.settled and fake_count(fake, tag)["matching"] >= acked:
+            return time.monotonic() - started, rows
+        if time.monotonic() - started >= timeout:
+            return None, rows
+        time.sleep(0.1)
+
+
+def log_records(path: Path) -> dict[str, int]:
+    """The server's JSON log records by level, message and exception (the last line of
+    its traceback); the start-up banner is not JSON and is left out."""
+    kinds: Counter[str] = Counter()
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        message = " ".join(str(record.get("message")).split())
+        kind = f"{record.get('level')}: {message}"
+        error = str(record.get("error") or "").strip()
+        if error:
+            kind += f" ({error.splitlines()[-1][:200]})"
+        kinds[kind] += 1
+    return dict(kinds.most_common())
+
+
+def numeric_tag() -> str:
+    """Digits that never start with 0: ManyChat subscriber ids are integers."""
+    return str(random.randint(100_000, 999_999))
+
+
+def measure_push(
+    rate: int,
+    base_env: dict[str, str],
+    database: str,
+    workdir: Path,
+    args: argparse.Namespace,
+) -> PushResult:
+    fake_port, port = free_port(), free_port()
+    fake = f"http://127.0.0.1:{fake_port}"
+    server = f"http://127.0.0.1:{port}"
+    url = f"{server}/webhooks/manychat"
+    fake_process = start(
+        f"fake-manychat-{rate}",
+        [
+            sys.executable,
+            str(BENCH / "fake_manychat.py"),
+            "--port",
+            str(fake_port),
+            "--latency-ms",
+            str(args.send_latency_ms),
+            "--api-key",
+            MANYCHAT_KEY,
+        ],
+        base_env,
+        workdir,
+    )
+    env = base_env | {
+        "DMPILOT_DATABASE_URL": database,
+        "DMPILOT_COALESCE_SECONDS": "0",
+        "DMPILOT_BRAIN": "scripted",
+        # every request here may be a new contact: lift the daily engagement budget
+        "DMPILOT_DAILY_NEW_CONVERSATIONS": "100000000",
+        "DMPILOT_LOG_LEVEL": "warning",
+        "DMPILOT_DELIVERY": "push",
+        "DMPILOT_MANYCHAT_API_KEY": MANYCHAT_KEY,
+        "DMPILOT_MANYCHAT_API_URL": fake,
+        "DMPILOT_SENDS_PER_SECOND": str(rate),
+    }
+    name = f"dmpilot-push-{rate}"
+    process = start(
+        name, [sys.executable, "-m", "dmpilot", "serve", "--port", str(port)], env, workdir
+    )
+    tables = Tables(database)
+    try:
+        wait_up(f"{fake}/count", fake_process, method="GET")
+        wait_up(f"{server}/healthz", process, method="GET")
+        # Warm-up, discarded; its backlog drains before the measured run starts.
+        warm = numeric_tag()
+        *_, (_, _, _, warm_acked) = run_wrk(url, args.connections, 2, warm, "numeric")
+        drained, _ = wait_drained(fake, tables, warm, warm_acked, args.drain_timeout)
+        if drained is None:
+            sys.exit(f"the warm-up's backlog did not drain in {args.drain_timeout:g} s")
+
+        tag = numeric_tag()
+        while tag == warm:
+            tag = numeric_tag()
+        rss_start = rss_mb(process.pid)
+        started = time.monotonic()
+        rps, p50, p99, (sent, skipped, errors, queued) = run_wrk(
+            url, args.connections, args.duration, tag, "numeric"
+        )
+        window = time.monotonic() - started
+        in_window = fake_count(fake, tag)["matching"]
+        at_end = tables.run(tag)
+        oldest = oldest_pending_seconds(server)
+        rss_end = rss_mb(process.pid)
+
+        drain, final = wait_drained(fake, tables, tag, queued, args.drain_timeout)
+        counts = fake_count(fake, tag)
+        peak = peak_rss_mb(process.pid)
+    finally:
+        tables.close()
+        stop(process)
+        stop(fake_process)
+    return PushResult(
+        sends_per_second=rate,
+        rps=rps,
+        p50_ms=p50,
+        p99_ms=p99,
+        queued=queued,
+        other=sent + skipped - queued,
+        errors=errors,
+        stored=final.stored,
+        window_seconds=window,
+        sent_in_window=in_window,
+        turns_owed_end=at_end.owed,
+        outbox_waiting_end=at_end.states.get("pending", 0) + at_end.states.get("sending", 0),
+        oldest_pending_end_s=oldest,
+        sent_total=counts["matching"],
+        drain_seconds=drain,
+        rejected=counts["rejected"],
+        duplicates=counts["duplicates"],
+        outbox=final.states,
+        peak_rss_mb=peak,
+        rss_start_mb=rss_start,
+        rss_end_mb=rss_end,
+        logged=log_records(workdir / f"{name}.log"),
+    )
+
+
+def report_push(results: list[PushResult], args: argparse.Namespace, backend: str) -> None:
+    print(
+        f"\nwebhook benchmark, push delivery: {args.connections} connections, "
+        f"{args.duration} s, database {backend}, {os.cpu_count()} cores, fake ManyChat "
+        f"answering in {args.send_latency_ms:g} ms"
+    )
+    print(
+        f"{'sends/s cap':<12}{'acks/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'queued':>8}"
+        f"{'errors':>7}{'deliv/s':>9}{'backlog':>9}{'drain s':>9}{'drain/s':>9}{'peak MB':>9}"
+    )
+    for r in results:
+        drain = f"{r.drain_seconds:.1f}" if r.drain_seconds is not None else "timeout"
+        after = f"{r.drain_rate:.1f}" if r.drain_rate is not None else "-"
+        print(
+            f"{r.sends_per_second:<12}{r.rps:>8.0f}{r.p50_ms:>8.1f}{r.p99_ms:>8.1f}"
+            f"{r.queued:>8}{r.errors:>7}{r.deliveries_per_second:>9.1f}{r.backlog_end:>9}"
+            f"{drain:>9}{after:>9}{r.peak_rss_mb:>9.0f}"
+        )
+    print(
+        "acks/s, p50, p99, queued, errors: wrk against the webhook; deliv/s: replies the fake "
+        "received per second while wrk ran; backlog: the run's messages not yet answered "
+        "when wrk stopped (turns owed + replies pending or sending); drain s: from then "
+        "until every reply was sent; drain/s: deliveries per second meanwhile"
+    )
+    for r in results:
+        print(f"\nat {r.sends_per_second} sends/s:")
+        print(
+            f"  backlog at the end of the load: {r.turns_owed_end} turns owed + "
+            f"{r.outbox_waiting_end} replies pending or sending (oldest pending due "
+            f"{r.oldest_pending_end_s:.1f} s)"
+        )
+        states = ", ".join(f"{k} {v}" for k, v in sorted(r.outbox.items())) or "none"
+        print(
+            f"  {r.queued} acks counted by wrk, {r.stored} messages stored (wrk stops with "
+            f"requests in flight); replies at the fake {r.sent_total}, refused {r.rejected}, "
+            f"duplicates {r.duplicates}; outbox: {states}; other 200 answers {r.other}"
+        )
+        print(
+            f"  server RSS during the measured run: {r.rss_start_mb:.0f} MB -> "
+            f"{r.rss_end_mb:.0f} MB"
+        )
+        met = r.p99_ms < ACK_P99_TARGET_MS
+        print(
+            f"  target ack p99 < {ACK_P99_TARGET_MS:g} ms at {args.connections} connections "
+            f"on {backend}: {'met' if met else 'NOT met'} (p99 {r.p99_ms:.1f} ms)"
+        )
+        gone = (
+            f"gone {r.drain_seconds:.1f} s after the load"
+            if r.drain_seconds is not None
+            else f"not gone {args.drain_timeout:g} s after the load"
+        )
+        print(
+            "  target the worker keeps up with the webhook's accepted rate: "
+            f"{'met' if r.keeps_up else 'NOT met'} ({r.deliveries_per_second:.1f} "
+            f"deliveries/s against {r.rps:.0f} acks/s; backlog {gone})"
+        )
+        if r.drain_rate is not None:
+            print(
+                f"  the worker alone, once the load stopped: {r.drain_rate:.1f} deliveries/s, "
+                f"{r.drain_rate / r.sends_per_second:.0%} of the {r.sends_per_second}/s "
+                "account limit"
+            )
+        for kind, count in r.logged.items():
+            print(f"  server log: {count} x {kind}")
+
+
+def main_push(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="dmpilot-bench-") as tmp:
+        workdir = Path(tmp)
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("DMPILOT_")}
+        base_env.pop("ANTHROPIC_API_KEY", None)
+        results = []
+        for rate in args.sends_per_second:
+            # a new database per rate (a given --database is shared; the runs' subscriber
+            # ids tell them apart)
+            database = args.database or f"sqlite:///{workdir / f'bench-{rate}.db'}"
+            results.append(measure_push(rate, base_env, database, workdir, args))
+    backend = (args.database or "sqlite:").split(":", 1)[0]
+    report_push(results, args, backend)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -153,9 +529,41 @@ def main() -> None:
     parser.add_argument(
         "--database", default=None, help="database URL (default: a new SQLite file)"
     )
+    parser.add_argument(
+        "--delivery",
+        choices=["inline", "push"],
+        default="inline",
+        help="inline: the reply in the webhook's answer, against a bare endpoint; push: "
+        "acks, a worker and a fake ManyChat API",
+    )
+    parser.add_argument(
+        "--sends-per-second",
+        type=int,
+        nargs="+",
+        default=[20, 100],
+        metavar="N",
+        help="push: the account's send rate (DMPILOT_SENDS_PER_SECOND, 1-100), one run each",
+    )
+    parser.add_argument(
+        "--send-latency-ms",
+        type=float,
+        default=50.0,
+        help="push: how long the fake ManyChat takes to answer a send",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=600.0,
+        help="push: seconds to wait for the backlog to drain after the load",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
+    if args.delivery == "push":
+        if not all(1 <= rate <= 100 for rate in args.sends_per_second):
+            parser.error("--sends-per-second takes values from 1 to 100 (dmpilot's range)")
+        main_push(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="dmpilot-bench-") as tmp:
         workdir = Path(tmp)

@@ -7,6 +7,7 @@ import pytest
 
 from dmpilot.store import Store
 from fakes.anthropic_api import FakeAnthropic, FakeServer
+from fakes.manychat_api import FakeManyChat
 from support import fresh_postgres_database
 
 
@@ -16,6 +17,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'dmpilot.db'}"
         return
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, for what only PostgreSQL is asked to do."""
     with fresh_postgres_database() as url:
         yield url
 
@@ -34,3 +42,17 @@ def anthropic_fake() -> Iterator[FakeAnthropic]:
     with FakeServer(api.app()) as server:
         api.url = server.url
         yield api
+
+
+@pytest.fixture(scope="module")
+def manychat_server() -> Iterator[FakeManyChat]:
+    """A fake ManyChat Public API on loopback, shared by a module's tests."""
+    with FakeManyChat().serve() as fake:
+        yield fake
+
+
+@pytest.fixture
+def manychat(manychat_server: FakeManyChat) -> FakeManyChat:
+    """The fake ManyChat API, reset: no scripted behaviour, nothing recorded."""
+    manychat_server.reset()
+    return manychat_server

@@ -9,16 +9,28 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypedDict, Unpack
 
 import httpx
 import psycopg
 import pytest
 from sqlalchemy import make_url
 
+from dmpilot.bootstrap import System, bootstrap
+from dmpilot.brains import Brain, ScriptedBrain
+from dmpilot.domain.commands import ReceiveMessage
+from dmpilot.domain.control import ControlState
+from dmpilot.domain.decision import Decision
 from dmpilot.domain.inbound import Inbound, InboundKind, classify
+from dmpilot.domain.persona import Persona
+from dmpilot.domain.ports import Sender
+from dmpilot.engine import EngineConfig
+from dmpilot.runtime import ManualClock, SystemRandom
+from dmpilot.settings import Settings
+from dmpilot.store import Store
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "DMPILOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -31,14 +43,23 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKEN}"}
 
 
+class ClassifyOptions(TypedDict, total=False):
+    """The optional keywords of `classify`, passed through by `inbound(...)`."""
+
+    attachment_type: str | None
+    attachment_url: str | None
+    story_reply: bool
+    story_mention: bool
+
+
 def inbound(
     contact: str = "c1",
     text: str | None = "hello there",
     at: datetime = T0,
     name: str | None = "Sam Doe",
-    **kwargs: object,
+    **kwargs: Unpack[ClassifyOptions],
 ) -> Inbound:
-    kind, clean, media, notes = classify(text=text, **kwargs)  # type: ignore[arg-type]
+    kind, clean, media, notes = classify(text=text, **kwargs)
     return Inbound(
         channel="manychat",
         contact_external_id=contact,
@@ -103,7 +124,8 @@ def fresh_postgres_database() -> Iterator[str]:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class Server:
@@ -169,3 +191,127 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
         text=True,
         timeout=60,
     )
+
+
+# -- the engine under test -------------------------------------------------------------------
+
+
+class FakeClock(ManualClock):
+    """The Clock port for tests: wall time moves only when told (see ManualClock)."""
+
+    def __init__(self, start: datetime = T0, real_sleep: bool = False) -> None:
+        super().__init__(start, real_sleep)
+
+
+def engine_config(**overrides: Any) -> EngineConfig:
+    """The engine's configuration for tests: no coalescing, a 5 s budget, inline delivery."""
+    values: dict[str, Any] = {
+        "dedup_window": timedelta(seconds=30),
+        "coalesce_seconds": 0.0,
+        "reply_budget_seconds": 5.0,
+        "lease": timedelta(seconds=20),
+        "history_messages": 20,
+    }
+    return EngineConfig(**(values | overrides))
+
+
+class EngineHarness:
+    """An engine built by bootstrap with test overrides; `handle(inbound)` receives it."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.engine = system.engine
+
+    async def handle(self, message: Inbound) -> Decision:
+        return await self.engine.handle(ReceiveMessage(message))
+
+    async def command(self, command: Any) -> Any:
+        return await self.engine.handle(command)
+
+
+def settings_for(database_url: str, **values: Any) -> Settings:
+    """Settings for an in-process system: nothing read from the environment by surprise."""
+    return Settings(database_url=database_url, **values)
+
+
+def build_engine(
+    store: Store,
+    *,
+    brain: Brain | None = None,
+    persona: Persona | None = None,
+    config: EngineConfig,
+    clock: FakeClock,
+    senders: dict[str, Sender] | None = None,
+    seed: int = 1,
+) -> EngineHarness:
+    system = bootstrap(
+        settings_for(store.engine.url.render_as_string(hide_password=False)),
+        store=store,
+        brain=brain or ScriptedBrain(seed=seed),
+        persona=persona,
+        config=config,
+        clock=clock,
+        random=SystemRandom(seed),
+        senders=senders or {},
+    )
+    return EngineHarness(system)
+
+
+def pause(store: Store, paused: bool, at: datetime = T0, reason: str | None = "test") -> None:
+    with store.writing() as unit:
+        unit.control.set_paused(paused, reason if paused else None, "test", at)
+
+
+def control(store: Store) -> ControlState:
+    with store.reading() as reads:
+        return reads.control()
+
+
+class WorkerProcess:
+    """`dmpilot worker` as a real process."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], name: str = "worker") -> None:
+        self.log_path = workdir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self.env = {**os.environ, **env}
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dmpilot", "worker"],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def kill(self) -> None:
+        """kill -9: no chance to finish or release anything."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if hasattr(self, "log"):
+            self.log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; fail naming `what` when it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -1,9 +1,9 @@
-"""A realistic simulated history through the real engine and the scripted brain, so a new
-user can try `audit`, `stats` and `history` within a minute.
+"""A realistic simulated history through the real engine: `dmpilot demo`.
 
 Sixty fans write in English or French: funnels run to their goodbye, some send photos,
 stickers and voice notes, some ask whether this is a bot, ManyChat retries deliveries,
-two opt out and one says they are sixteen.
+two opt out and one says they are sixteen. Demo contacts live on their own channel
+("demo"), so a database holding real contacts is never mixed with them.
 """
 
 from __future__ import annotations
@@ -12,13 +12,18 @@ import random
 from collections import Counter
 from datetime import datetime, timedelta
 
+from dmpilot.bootstrap import System, bootstrap
 from dmpilot.brains import ScriptedBrain
+from dmpilot.domain.commands import ReceiveMessage
 from dmpilot.domain.decision import Decision
+from dmpilot.domain.delivery import DeliveryMode
 from dmpilot.domain.inbound import Inbound, classify
-from dmpilot.domain.persona import Persona
-from dmpilot.engine import Engine, EngineConfig
+from dmpilot.engine import EngineConfig
+from dmpilot.runtime import ManualClock, SystemRandom
+from dmpilot.settings import Settings
 from dmpilot.store import Store
 
+CHANNEL = "demo"
 TALK = {
     "en": [
         "hey! love your photos",
@@ -54,24 +59,26 @@ TALK = {
 PHOTO = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=4242&signature=demo"
 
 
-class DemoClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
+def _inbound(contact: str, name: str, text: str | None, at: datetime, **media: str) -> Inbound:
+    kind, clean, url, notes = classify(
+        text=text,
+        attachment_type=media.get("attachment_type"),
+        attachment_url=media.get("attachment_url"),
+    )
+    return Inbound(
+        CHANNEL,
+        contact,
+        kind,
+        clean,
+        at,
+        contact_name=name,
+        contact_username=contact.lower(),
+        media_url=url,
+        notes=notes,
+    )
 
-    def __call__(self) -> datetime:
-        return self.now
 
-
-def _inbound(contact: str, name: str, text: str | None, at: datetime, **media: object) -> Inbound:
-    kind, clean, url, notes = classify(text=text, **media)  # type: ignore[arg-type]
-    return Inbound("manychat", contact, kind, clean, at, name, contact.lower(), url, None, notes)
-
-
-async def run_demo(
-    store: Store, persona: Persona, start: datetime, contacts: int = 60, seed: int = 7
-) -> Counter[str]:
-    rng = random.Random(seed)
-    clock = DemoClock(start)
+def demo_system(store: Store, settings: Settings, start: datetime, seed: int = 7) -> System:
     config = EngineConfig(
         dedup_window=timedelta(seconds=30),
         coalesce_seconds=0,
@@ -79,20 +86,38 @@ async def run_demo(
         lease=timedelta(seconds=60),
         history_messages=20,
         daily_new_conversations=10_000,
+        delivery=DeliveryMode.INLINE,
     )
-    engine = Engine(store, ScriptedBrain(seed=seed), persona, config, clock=clock)
+    return bootstrap(
+        settings,
+        store=store,
+        brain=ScriptedBrain(seed=seed),
+        clock=ManualClock(start),
+        random=SystemRandom(seed),
+        config=config,
+    )
+
+
+async def run_demo(system: System, contacts: int = 60, seed: int = 7) -> Counter[str]:
+    rng = random.Random(seed)
+    clock = system.clock
+    if not isinstance(clock, ManualClock):
+        raise TypeError("run_demo needs the ManualClock of demo_system()")
+    start = clock.current
+    engine = system.engine
     outcomes: Counter[str] = Counter()
 
-    async def say(contact: str, name: str, text: str | None, **media: object) -> Decision:
-        clock.now += timedelta(minutes=rng.randint(1, 9), seconds=rng.randint(0, 59))
-        decision = await engine.handle(_inbound(contact, name, text, clock.now, **media))
+    async def say(contact: str, name: str, text: str | None, **media: str) -> Decision:
+        clock.current += timedelta(minutes=rng.randint(1, 9), seconds=rng.randint(0, 59))
+        inbound = _inbound(contact, name, text, clock.current, **media)
+        decision = await engine.handle(ReceiveMessage(inbound))
         outcomes[decision.reason.value if decision.reason else "sent"] += 1
         return decision
 
     for index in range(contacts):
         language = "fr" if index % 3 == 2 else "en"
         contact, name = f"fan{index:03d}", f"Fan {index}"
-        clock.now = start + timedelta(hours=index * 1.2)
+        clock.current = start + timedelta(hours=index * 1.2)
         lines = TALK[language]
         for turn, line in enumerate(lines):
             if index == 5 and turn == 3:
@@ -102,9 +127,9 @@ async def run_demo(
             if index % 7 == 1 and turn == 1:
                 await say(contact, name, PHOTO)
             if index % 11 == 3 and turn == 4:
-                await say(contact, name, None, attachment_type="sticker", attachment_url=None)
+                await say(contact, name, None, attachment_type="sticker")
             if index % 13 == 4 and turn == 2:
-                await say(contact, name, None, attachment_type="audio", attachment_url=None)
+                await say(contact, name, None, attachment_type="audio")
             if index in (12, 31) and turn == 5:
                 await say(contact, name, "please stop messaging me")
                 break
@@ -112,8 +137,10 @@ async def run_demo(
                 await say(contact, name, "I'm 16 btw")
             decision = await say(contact, name, line)
             if index % 9 == 0:  # ManyChat delivers some messages twice
-                clock.now += timedelta(seconds=2)
-                again = await engine.handle(_inbound(contact, name, line, clock.now))
+                clock.current += timedelta(seconds=2)
+                again = await engine.handle(
+                    ReceiveMessage(_inbound(contact, name, line, clock.current))
+                )
                 outcomes[again.reason.value if again.reason else "sent"] += 1
             if decision.should_stop:
                 break

@@ -5,6 +5,7 @@ several workers, prometheus-client's multiprocess mode aggregates them
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -14,6 +15,10 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from dmpilot.domain.delivery import DeliveryState
 
 WEBHOOKS = Counter(
     "dmpilot_webhooks", "Webhook answers by outcome (sent, exit, or the skip reason)", ["outcome"]
@@ -35,12 +40,43 @@ REPETITIONS_BLOCKED = Counter("dmpilot_repetitions_blocked", "Drafts blocked as 
 EXITS = Counter("dmpilot_exits", "Goodbyes sent", ["reason"])
 STOPS = Counter("dmpilot_stops", "Contacts stopped", ["reason"])
 GUARD_PAUSES = Counter("dmpilot_guard_pauses", "Automatic pauses by the anomaly guard")
+DELIVERIES = Counter(
+    "dmpilot_deliveries", "Delivery outcomes recorded by this process's workers", ["state"]
+)
 
 
 def render() -> tuple[bytes, str]:
     """The exposition text, aggregated over worker processes when there are several."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class _Outbox(Collector):
+    def __init__(self, counts: Mapping[DeliveryState, int] | None, oldest_seconds: float) -> None:
+        self.counts = counts
+        self.oldest_seconds = oldest_seconds
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.counts is None:
+            return
+        by_state = GaugeMetricFamily(
+            "dmpilot_outbox_deliveries", "Deliveries in the outbox by state", labels=["state"]
+        )
+        for state, count in self.counts.items():
+            by_state.add_metric([state.value], count)
+        yield by_state
+        yield GaugeMetricFamily(
+            "dmpilot_outbox_oldest_pending_seconds",
+            "How long the oldest pending delivery has been due",
+            value=max(0.0, self.oldest_seconds),
+        )
+
+
+def outbox_gauges(counts: Mapping[DeliveryState, int] | None, oldest_seconds: float) -> bytes:
+    """The outbox as the database sees it (every process's deliveries), read at scrape time."""
+    registry = CollectorRegistry()
+    registry.register(_Outbox(counts, oldest_seconds))
+    return generate_latest(registry)

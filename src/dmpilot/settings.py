@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dmpilot.brains.models import DEFAULT_MODEL
+from dmpilot.domain.delivery import DeliveryMode
+
 BrainKind = Literal["scripted", "anthropic", "openai"]
 
 
@@ -18,7 +21,8 @@ class Settings(BaseSettings):
     webhook_token: SecretStr | None = None
     persona: Path | None = None
     brain: BrainKind | None = None
-    model: str = "claude-haiku-4-5"
+    model: str = DEFAULT_MODEL
+    cache_min_tokens: int | None = Field(None, ge=0)
     dedup_window_seconds: float = Field(30.0, ge=0)
     coalesce_seconds: float = Field(2.0, ge=0, le=30)
     reply_budget_seconds: float = Field(7.0, gt=0, le=60)
@@ -29,7 +33,7 @@ class Settings(BaseSettings):
     similarity_threshold: float = Field(80.0, ge=50, le=100)
     broadcast_contacts: int = Field(3, ge=1)
     broadcast_window_seconds: float = Field(3600, gt=0)
-    daily_new_conversations: int = Field(150, ge=1)
+    daily_new_conversations: int = Field(50, ge=1)
     leak_threshold: float = Field(0.3, gt=0, le=1)
     max_tokens: int = Field(200, ge=16, le=4096)
     guard_enabled: bool = True
@@ -39,11 +43,33 @@ class Settings(BaseSettings):
     guard_error_share: float = Field(0.5, gt=0, le=1)
     track_links: bool = False
     public_url: str | None = None
-    price_input_per_mtok: float = Field(1.0, ge=0)
-    price_output_per_mtok: float = Field(5.0, ge=0)
+    # US$ per million tokens; unset: the model's own prices (brains/models.py).
+    price_input_per_mtok: float | None = Field(None, ge=0)
+    price_output_per_mtok: float | None = Field(None, ge=0)
     seed: int = 0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
+    pool_size: int = Field(5, ge=1, le=50)
+    api_docs: bool = False
+
+    # -- delivery (the outbox and its worker) ------------------------------------------
+    delivery: DeliveryMode | None = None
+    manychat_api_key: SecretStr | None = None
+    manychat_api_url: str = "https://api.manychat.com"
+    manychat_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    inline_seconds: float = Field(6.0, gt=0, le=9)
+    worker_budget_seconds: float = Field(45.0, gt=0, le=300)
+    turn_retry_attempts: int = Field(4, ge=1, le=10)
+    turn_retry_seconds: float = Field(30.0, gt=0)
+    send_attempts: int = Field(5, ge=1, le=20)
+    send_lease_seconds: float = Field(60.0, gt=0, le=3600)
+    min_send_gap_seconds: float = Field(2.0, ge=0)
+    sends_per_second: int = Field(20, ge=1, le=100)
+    worker_poll_seconds: float = Field(0.5, gt=0, le=60)
+    worker_concurrency: int = Field(8, ge=1, le=64)
+    # `dmpilot serve` runs the delivery worker in-process; unset: on in push and hybrid
+    # delivery, off inline (nothing is ever queued there).
+    worker: bool | None = None
 
     anthropic_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("DMPILOT_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
@@ -58,7 +84,9 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("DMPILOT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
 
-    @field_validator("webhook_token", "anthropic_api_key", "openai_api_key", mode="before")
+    @field_validator(
+        "webhook_token", "anthropic_api_key", "openai_api_key", "manychat_api_key", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -70,6 +98,16 @@ class Settings(BaseSettings):
         if self.brain == "openai" and not self.openai_base_url:
             raise ValueError(
                 "DMPILOT_BRAIN=openai needs OPENAI_BASE_URL, e.g. http://127.0.0.1:11434/v1"
+            )
+        if self.delivery in (DeliveryMode.PUSH, DeliveryMode.HYBRID) and not self.manychat_api_key:
+            raise ValueError(
+                f"DMPILOT_DELIVERY={self.delivery.value} sends replies through ManyChat's API: "
+                "set DMPILOT_MANYCHAT_API_KEY (ManyChat → Settings → API), or use inline"
+            )
+        if self.send_lease_seconds <= self.manychat_timeout_seconds:
+            raise ValueError(
+                "DMPILOT_SEND_LEASE_SECONDS must be longer than DMPILOT_MANYCHAT_TIMEOUT_SECONDS: "
+                "a worker's claim must outlive the send it covers"
             )
         if self.track_links and not self.public_url:
             raise ValueError(
@@ -83,6 +121,18 @@ class Settings(BaseSettings):
         if self.brain is not None:
             return self.brain
         return "anthropic" if self.anthropic_api_key else "scripted"
+
+    @property
+    def delivery_mode(self) -> DeliveryMode:
+        if self.delivery is not None:
+            return self.delivery
+        return DeliveryMode.HYBRID if self.manychat_api_key else DeliveryMode.INLINE
+
+    @property
+    def runs_worker(self) -> bool:
+        if self.worker is not None:
+            return self.worker
+        return self.delivery_mode is not DeliveryMode.INLINE
 
     @property
     def token(self) -> str | None:

@@ -5,25 +5,58 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
+import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from dmpilot.audit.synthetic import generate
-from dmpilot.engine import utcnow
 from dmpilot.personas import load_persona
+from dmpilot.runtime import utcnow
 from dmpilot.store import Store
-from support import run_cli
+from support import run_cli, text_inbound
 
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     workdir = tmp_path_factory.mktemp("demo")
     env = {"DMPILOT_DATABASE_URL": f"sqlite:///{workdir / 'demo.db'}"}
-    result = run_cli(["demo", "--contacts", "30"], env, workdir)
+    result = run_cli(["demo", "--contacts", "30", "--file", "demo.db"], {}, workdir)
     assert result.returncode == 0, result.stderr
     assert "demo history written" in result.stdout
+    assert "dmpilot --database sqlite:///demo.db audit" in result.stdout
     return workdir, env
+
+
+def test_the_demo_never_writes_next_to_real_contacts(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    store = Store.open(url)
+    with store.writing() as unit:
+        unit.inbox.record(
+            text_inbound("real-fan", "hi"),
+            utcnow(),
+            dedup_window=timedelta(seconds=30),
+            language=None,
+        )
+    store.close()
+    refused = run_cli(["--database", url, "demo", "--into-database"], {}, tmp_path)
+    assert refused.returncode == 1 and "real contacts" in refused.stderr
+    default = run_cli(["--database", url, "demo", "--contacts", "2"], {}, tmp_path)
+    assert default.returncode == 0, default.stderr
+    assert (tmp_path / "dmpilot-demo.db").exists()
+    again = run_cli(["demo", "--contacts", "3"], {}, tmp_path)  # starts its file over
+    printed = [line.strip() for line in again.stdout.splitlines() if "--database" in line]
+    status = subprocess.run(
+        [*shlex.split(printed[1].replace(" stats", "")), "status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr  # the printed commands run as printed
+    assert "3 contacts" in status.stdout
 
 
 def test_a_clean_history_audits_clean(demo_db: tuple[Path, dict[str, str]]) -> None:

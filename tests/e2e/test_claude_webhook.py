@@ -6,8 +6,9 @@ after an error; nothing repeats; the link appears at most its budget; a minor is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,9 @@ from fakes.lines import ENGLISH
 from support import TOKEN, Server, auth
 
 LINK = "https://example.com/lena-presets"
+
+# The `send` fixture: post one message from a contact, get the webhook's JSON answer.
+Send = Callable[[str, str], dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
@@ -56,20 +60,21 @@ def server(workdir: Path, fake: FakeAnthropic) -> Iterator[Server]:
 
 
 @pytest.fixture
-def send(server: Server, fake: FakeAnthropic) -> Iterator:
+def send(server: Server, fake: FakeAnthropic) -> Iterator[Send]:
     fake.reset()
     with httpx.Client(base_url=server.url, headers=auth(), timeout=30) as client:
 
-        def post(contact: str, text: str) -> dict:
+        def post(contact: str, text: str) -> dict[str, Any]:
             body = {"subscriber": {"id": contact}, "last_input_text": text}
             response = client.post("/webhooks/manychat", json=body)
             assert response.status_code == 200, response.text
-            return response.json()
+            answer: dict[str, Any] = response.json()
+            return answer
 
         yield post
 
 
-def query(workdir: Path, sql: str, **params: object) -> list[tuple]:
+def query(workdir: Path, sql: str, **params: object) -> list[tuple[Any, ...]]:
     engine = create_db_engine(f"sqlite:///{workdir / 'claude.db'}", pool_size=1)
     try:
         with engine.connect() as db:
@@ -97,7 +102,7 @@ def sent_texts(workdir: Path, contact: str) -> list[str]:
     return [text for (text,) in rows]
 
 
-def test_claude_answers_and_cost_is_stored(send, workdir: Path, fake: FakeAnthropic) -> None:
+def test_claude_answers_and_cost_is_stored(send: Send, workdir: Path, fake: FakeAnthropic) -> None:
     answer = send("claude-1", "hey! love your photos")
     assert answer["should_send"] is True and answer["response"] in ENGLISH
     (usage,) = query(
@@ -106,19 +111,23 @@ def test_claude_answers_and_cost_is_stored(send, workdir: Path, fake: FakeAnthro
         "FROM messages m JOIN contacts c ON c.id = m.contact_id "
         "WHERE c.external_id = 'claude-1' AND m.direction = 'out'",
     )
-    assert usage[0] == "claude-haiku-4-5" and usage[1] > 0 and usage[2] > 0 and usage[4] == 1
+    assert (
+        usage[0] == "claude-haiku-5-5" and usage[1] > 0
+    )  # the default model and usage[2] > 0 and usage[4] == 1
     system = fake.requests[-1]["body"]["system"]
     assert system[0]["cache_control"] == {"type": "ephemeral"}
 
 
-def test_twenty_answers_never_repeat(send, workdir: Path) -> None:
+def test_twenty_answers_never_repeat(send: Send, workdir: Path) -> None:
     replies = [send("claude-20", f"message number {i}: tell me more") for i in range(22)]
     texts = [r["response"] for r in replies if r["should_send"]]
     assert len(texts) >= 20
     assert len(set(texts)) == len(texts)
 
 
-def test_the_same_reply_every_time_is_sent_once(send, workdir: Path, fake: FakeAnthropic) -> None:
+def test_the_same_reply_every_time_is_sent_once(
+    send: Send, workdir: Path, fake: FakeAnthropic
+) -> None:
     fake.reset("same")
     answers = [send("parrot", f"hello {i}") for i in range(4)]
     assert [a["should_send"] for a in answers] == [True, False, False, False]
@@ -126,7 +135,7 @@ def test_the_same_reply_every_time_is_sent_once(send, workdir: Path, fake: FakeA
     assert len(sent_texts(workdir, "parrot")) == 1
 
 
-def test_near_duplicates_are_caught(send, workdir: Path, fake: FakeAnthropic) -> None:
+def test_near_duplicates_are_caught(send: Send, workdir: Path, fake: FakeAnthropic) -> None:
     fake.reset("near")
     answers = [send("near", f"hey {i}") for i in range(3)]
     assert [a["should_send"] for a in answers] == [True, False, False]
@@ -135,7 +144,7 @@ def test_near_duplicates_are_caught(send, workdir: Path, fake: FakeAnthropic) ->
 
 @pytest.mark.parametrize(("mode", "violation"), [("url", "foreign_url"), ("human", "claims_human")])
 def test_invented_urls_and_human_claims_are_never_sent(
-    send, workdir: Path, fake: FakeAnthropic, mode: str, violation: str
+    send: Send, workdir: Path, fake: FakeAnthropic, mode: str, violation: str
 ) -> None:
     fake.reset(mode)
     contact = f"bad-{mode}"
@@ -154,7 +163,7 @@ def test_invented_urls_and_human_claims_are_never_sent(
 
 @pytest.mark.parametrize("status", [429, 500, 529])
 def test_api_errors_are_silence_plus_an_event(
-    send, workdir: Path, fake: FakeAnthropic, status: int
+    send: Send, workdir: Path, fake: FakeAnthropic, status: int
 ) -> None:
     fake.reset(f"status:{status}")
     contact = f"err-{status}"
@@ -167,7 +176,7 @@ def test_api_errors_are_silence_plus_an_event(
 
 
 def test_a_slow_model_is_a_timeout_inside_the_budget(
-    send, workdir: Path, fake: FakeAnthropic
+    send: Send, workdir: Path, fake: FakeAnthropic
 ) -> None:
     fake.reset("slow")
     answer = send("slow-1", "hello")
@@ -175,7 +184,9 @@ def test_a_slow_model_is_a_timeout_inside_the_budget(
     assert sent_texts(workdir, "slow-1") == []
 
 
-def test_the_link_is_sent_at_most_its_budget(send, workdir: Path, fake: FakeAnthropic) -> None:
+def test_the_link_is_sent_at_most_its_budget(
+    send: Send, workdir: Path, fake: FakeAnthropic
+) -> None:
     fake.reset("pushy")
     answers = [send("pushy-1", f"message {i} about my trips") for i in range(32)]
     texts = sent_texts(workdir, "pushy-1")
@@ -185,7 +196,7 @@ def test_the_link_is_sent_at_most_its_budget(send, workdir: Path, fake: FakeAnth
 
 
 def test_a_fifteen_year_old_never_gets_anything_again(
-    send, workdir: Path, fake: FakeAnthropic
+    send: Send, workdir: Path, fake: FakeAnthropic
 ) -> None:
     assert send("teen-1", "hi! love your travel pics")["should_send"] is True
     said = send("teen-1", "thanks, I'm 15 btw")
@@ -205,7 +216,7 @@ def test_a_fifteen_year_old_never_gets_anything_again(
 
 
 def test_bot_question_is_answered_with_the_disclosure(
-    send, workdir: Path, fake: FakeAnthropic
+    send: Send, workdir: Path, fake: FakeAnthropic
 ) -> None:
     answer = send("asker", "wait are you a bot??")
     assert answer["should_send"] is True and "AI" in answer["response"]

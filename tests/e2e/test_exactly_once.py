@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -12,7 +13,9 @@ from dmpilot.store.database import create_db_engine
 from support import Server, auth
 
 
-async def _post_all(url: str, bodies: list[dict], concurrency: int = 250) -> list[dict]:
+async def _post_all(
+    url: str, bodies: list[dict[str, Any]], concurrency: int = 250
+) -> list[dict[str, Any]]:
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits, headers=auth()) as client:
         responses = await asyncio.gather(*(client.post(url, json=b) for b in bodies))
@@ -40,7 +43,7 @@ def test_50_contacts_x_5_identical_deliveries_get_exactly_50_replies(
     ]
     urls = [f"{first.url}/webhooks/manychat", f"{second.url}/webhooks/manychat"]
 
-    async def fire() -> list[dict]:
+    async def fire() -> list[dict[str, Any]]:
         halves = await asyncio.gather(
             _post_all(urls[0], bodies[0::2]), _post_all(urls[1], bodies[1::2])
         )
@@ -77,10 +80,10 @@ def test_a_burst_of_four_messages_gets_one_reply(
     )
     url = f"{server.url}/webhooks/manychat"
 
-    async def burst() -> list[dict]:
+    async def burst() -> list[dict[str, Any]]:
         async with httpx.AsyncClient(timeout=60, headers=auth()) as client:
 
-            async def one(i: int) -> dict:
+            async def one(i: int) -> dict[str, Any]:
                 await asyncio.sleep(i * 0.1)
                 body = {
                     "subscriber": {"id": "burst-1"},
@@ -88,7 +91,8 @@ def test_a_burst_of_four_messages_gets_one_reply(
                 }
                 response = await client.post(url, json=body)
                 assert response.status_code == 200
-                return response.json()
+                answer: dict[str, Any] = response.json()
+                return answer
 
             return await asyncio.gather(*(one(i) for i in range(4)))
 

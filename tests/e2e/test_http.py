@@ -41,10 +41,10 @@ def client(server: Server) -> Iterator[httpx.Client]:
         yield http
 
 
-def webhook(client: httpx.Client, body: object, **kw: object) -> httpx.Response:
+def webhook(client: httpx.Client, body: object) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     return client.post(
-        "/webhooks/manychat", content=content, headers={"content-type": "application/json"}, **kw
+        "/webhooks/manychat", content=content, headers={"content-type": "application/json"}
     )
 
 
@@ -177,9 +177,18 @@ def test_mark_a_contact_converted(client: httpx.Client) -> None:
     assert client.post("/admin/contacts/converted", json={"subscriber_id": "conv-1"}).json() == {
         "converted": True,
         "subscriber_id": "conv-1",
+        "already": False,
+        "stopped": False,
+        "note": None,
     }
+    again = client.post("/admin/contacts/converted", json={"subscriber_id": "@conv-1"})
+    assert again.status_code == 404  # no such username: usernames come with the subscriber
+    assert client.post("/admin/contacts/converted", json={"subscriber_id": "conv-1"}).json()[
+        "already"
+    ]
     missing = client.post("/admin/contacts/converted", json={"subscriber_id": "ghost"})
     assert missing.status_code == 404 and "ghost" in missing.json()["error"]
     assert client.post("/admin/contacts/converted", json={"id": 1}).status_code == 422
-    goodbye = webhook(client, {"subscriber": {"id": "conv-1"}, "last_input_text": "bought it!"})
-    assert goodbye.json()["should_stop"] is True and goodbye.json()["reason"] == "converted"
+    # A customer is helped (the example persona has customer instructions), never pitched.
+    helped = webhook(client, {"subscriber": {"id": "conv-1"}, "last_input_text": "bought it!"})
+    assert helped.json()["should_send"] is True and helped.json()["stage"] == "customer"

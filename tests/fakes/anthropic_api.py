@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from fakes.lines import ENGLISH, FRENCH
+from fakes.lines import ENGLISH, FRENCH, GOODBYES, STATEMENTS
 from support import free_port
 
 ERROR_TYPES = {
@@ -44,10 +44,14 @@ class Behaviour:
 class FakeAnthropic:
     script: deque[Behaviour] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
-    mode: str = "distinct"  # distinct|same|near|url|human|pushy|slow|status:<code>
+    probes: list[str] = field(default_factory=list)  # model lookups (the startup probe)
+    mode: str = "distinct"  # distinct|same|near|url|human|pushy|slow|compliant|status:<code>
     link: str = "https://example.com/lena-presets"
     url: str = ""  # set once the fake is served
-    _counter: itertools.count = field(default_factory=itertools.count)
+    # The key the fake accepts; None accepts any (most tests don't care about keys).
+    api_key: str | None = None
+    models: tuple[str, ...] = ("claude-haiku-4-5", "claude-haiku-5-5", "claude-sonnet-4-5")
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
     _cached: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -90,15 +94,81 @@ class FakeAnthropic:
                 return Behaviour(lines[n % len(lines)])
             return Behaviour(f"my presets are here {self.link} , {lines[n % len(lines)]}")
         if mode == "slow":
-            return Behaviour(lines[n % len(lines)], delay=30)
+            return Behaviour(lines[n % len(lines)], delay=6)
+        if mode == "compliant":  # follows the turn instructions like a good model
+            return Behaviour(self._compliant(system, n, lines))
         return Behaviour(lines[n % len(lines)])
+
+    def _compliant(self, system: str, n: int, lines: list[str]) -> str:
+        if "write the goodbye" in system:
+            if "previous draft was rejected" in system:  # write another one
+                return GOODBYES[1 + n % (len(GOODBYES) - 1)]
+            return GOODBYES[n % len(GOODBYES)]
+        text = lines[n % len(lines)]
+        if "this time write a statement" in system:
+            text = STATEMENTS[n % len(STATEMENTS)]
+        if "must include the link" in system:
+            text = f"{text.rstrip('?')} — my presets are here: {self.link}"
+        return text
+
+    def _refused(self, request: Request) -> JSONResponse | None:
+        """Anthropic's 401 for a wrong key (the SDK sends it as x-api-key or a bearer)."""
+        if self.api_key is None:
+            return None
+        supplied = request.headers.get("x-api-key") or request.headers.get(
+            "authorization", ""
+        ).removeprefix("Bearer ")
+        if supplied == self.api_key:
+            return None
+        return JSONResponse(
+            {
+                "type": "error",
+                "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+            },
+            status_code=401,
+        )
 
     def app(self) -> FastAPI:
         app = FastAPI()
 
+        @app.get("/v1/models/{model_id}")
+        async def model(model_id: str, request: Request) -> JSONResponse:
+            self.probes.append(model_id)
+            refused = self._refused(request)
+            if refused is not None:
+                return refused
+            if model_id not in self.models:
+                return JSONResponse(
+                    {
+                        "type": "error",
+                        "error": {"type": "not_found_error", "message": f"model: {model_id}"},
+                    },
+                    status_code=404,
+                )
+            return JSONResponse(
+                {
+                    "type": "model",
+                    "id": model_id,
+                    "display_name": model_id,
+                    "created_at": "2025-10-01T00:00:00Z",
+                }
+            )
+
         @app.post("/v1/messages")
         async def messages(request: Request) -> JSONResponse:
+            refused = self._refused(request)
+            if refused is not None:
+                return refused
             body = await request.json()
+            invalid = _invalid_for_model(body)
+            if invalid is not None:
+                return JSONResponse(
+                    {
+                        "type": "error",
+                        "error": {"type": "invalid_request_error", "message": invalid},
+                    },
+                    status_code=400,
+                )
             self.requests.append({"headers": dict(request.headers), "body": body})
             behaviour = self._next(body)
             if behaviour.delay:
@@ -143,6 +213,19 @@ class FakeAnthropic:
                 "cache_read_input_tokens": cache_read,
             },
         }
+
+
+def _invalid_for_model(body: dict[str, Any]) -> str | None:
+    """Claude Haiku 5.5 dropped sampling parameters and assistant prefill."""
+    if not str(body.get("model", "")).startswith("claude-haiku-5-5"):
+        return None
+    for name in ("temperature", "top_p", "top_k"):
+        if name in body:
+            return f"{name}: not supported by this model"
+    messages = body.get("messages") or []
+    if messages and messages[-1].get("role") == "assistant":
+        return "assistant message prefill is not supported by this model"
+    return None
 
 
 class FakeServer:

@@ -18,3 +18,27 @@ FRENCH = [
     "quelle saison a la plus belle lumière chez toi ?",
     "tu as déjà essayé l'argentique ou seulement le numérique ?",
 ]
+
+# Statements (no question), for a model told that its last two replies were questions.
+STATEMENTS = [
+    "golden hour on the coast is my favourite light, it makes everything glow",
+    "i spent last spring in the dolomites and still dream about those ridges",
+    "night markets are the best place for candid shots",
+    "slow trains are my favourite way to travel, so much time to look outside",
+    "i always pack one lens too many, every single trip",
+    "a foggy morning beats a blue sky for photos, honestly",
+    "the best photos i took were the unplanned ones",
+    "iceland in winter was cold but the light was worth it",
+    "coffee first, camera second, that's my morning rule",
+    "small villages in france are full of quiet little scenes",
+]
+
+# Goodbyes a model writes, each different.
+GOODBYES = [
+    "i'm off to edit a new batch now, it was so nice talking photos with you 🌿",
+    "heading offline to travel for a bit, thanks for the lovely chat",
+    "time for me to pack my camera, enjoy your next trip and take care",
+    "i'll leave you with that, have a beautiful week behind the lens",
+    "going quiet for a while to shoot, it was a pleasure chatting",
+    "signing off for now, keep chasing that good light",
+]

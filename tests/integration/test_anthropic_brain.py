@@ -9,6 +9,7 @@ import pytest
 from dmpilot.brains import BrainError, BrainRequest
 from dmpilot.brains.anthropic import AnthropicBrain
 from dmpilot.domain.decision import MessageView
+from dmpilot.domain.policy import PlanKind, TurnPlan
 from dmpilot.domain.prompt import build_prompt
 from dmpilot.personas import load_persona
 from fakes.anthropic_api import Behaviour, FakeAnthropic
@@ -38,14 +39,16 @@ def request(language: str = "en", timeout: float = 5.0) -> BrainRequest:
         MessageView(3, "in", "text", "from lyon", NOW),
         MessageView(4, "in", "voice", "", NOW),
     )
-    stage = PERSONA.stage("warm")
+    plan = TurnPlan(PlanKind.REPLY, "warm", language)
     return BrainRequest(
         persona=PERSONA,
-        stage=stage,
-        language=language,
-        link_allowed=False,
+        plan=plan,
         prompt=build_prompt(
-            PERSONA, stage, language, False, history, pending, ("hey, where are you writing from?",)
+            PERSONA,
+            plan,
+            history,
+            pending,
+            recent_replies=("hey, where are you writing from?",),
         ),
         pending=pending,
         recent_replies=("hey, where are you writing from?",),
@@ -69,8 +72,9 @@ async def test_request_shape_and_usage(brain: AnthropicBrain, fake: FakeAnthropi
     body = sent["body"]
     assert body["model"] == "claude-haiku-4-5" and body["max_tokens"] == 200
     persona, turn = body["system"]
-    assert persona["cache_control"] == {"type": "ephemeral"} and "Lena" in persona["text"]
-    assert "cache_control" not in turn and "Current stage: warm" in turn["text"]
+    # Haiku 4.5 caches nothing under 4,096 tokens: a shorter prefix is not marked.
+    assert "cache_control" not in persona and "Lena" in persona["text"]
+    assert "cache_control" not in turn and "Stage: warm" in turn["text"]
     roles = [m["role"] for m in body["messages"]]
     assert roles == ["user", "assistant", "user"]
     last = body["messages"][-1]["content"]
@@ -78,11 +82,41 @@ async def test_request_shape_and_usage(brain: AnthropicBrain, fake: FakeAnthropi
     assert reply.input_tokens > 0 and reply.output_tokens > 0
 
 
-async def test_prompt_cache_tokens_are_reported(brain: AnthropicBrain) -> None:
-    first = await brain.generate(request())
-    second = await brain.generate(request())
+async def test_prompt_cache_tokens_are_reported(fake: FakeAnthropic) -> None:
+    # Haiku 5.5 publishes no minimum: the stable prefix is always marked for caching.
+    brain = AnthropicBrain("claude-haiku-5-5", api_key="sk-test", base_url=fake.url)
+    try:
+        first = await brain.generate(request())
+        second = await brain.generate(request())
+    finally:
+        await brain.aclose()
+    assert fake.requests[-1]["body"]["system"][0]["cache_control"] == {"type": "ephemeral"}
     assert first.cache_write_tokens > 0 or first.cache_read_tokens > 0
     assert second.cache_read_tokens > 0 and second.cache_write_tokens == 0
+
+
+async def test_a_prefix_long_enough_is_marked_for_caching(fake: FakeAnthropic) -> None:
+    brain = AnthropicBrain(
+        "claude-haiku-4-5", api_key="sk-test", base_url=fake.url, cache_min_tokens=100
+    )
+    try:
+        await brain.generate(request())
+    finally:
+        await brain.aclose()
+    assert fake.requests[-1]["body"]["system"][0]["cache_control"] == {"type": "ephemeral"}
+
+
+async def test_haiku_5_5_requests_carry_no_sampling_parameters_or_prefill(
+    fake: FakeAnthropic,
+) -> None:
+    brain = AnthropicBrain("claude-haiku-5-5", api_key="sk-test", base_url=fake.url)
+    try:
+        reply = await brain.generate(request())  # the fake refuses what 5.5 dropped
+    finally:
+        await brain.aclose()
+    body = fake.requests[-1]["body"]
+    assert reply.text and not {"temperature", "top_p", "top_k"} & set(body)
+    assert body["messages"][-1]["role"] == "user"
 
 
 @pytest.mark.parametrize("status", [429, 500, 529])

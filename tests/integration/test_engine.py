@@ -3,33 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
+from typing import TypeVarTuple
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, func, select
 
-from dmpilot.brains import BrainError, BrainReply, BrainRequest, ScriptedBrain
-from dmpilot.domain.decision import Action, Reason
+from contract.driver import Driver
+from dmpilot.brains import Brain, BrainError, BrainReply, BrainRequest, ProbeResult, ScriptedBrain
+from dmpilot.domain.decision import Action, Decision, Reason
 from dmpilot.domain.guard import GuardConfig
-from dmpilot.engine import Engine, EngineConfig
+from dmpilot.domain.persona import Persona
+from dmpilot.engine import EngineConfig
 from dmpilot.personas import load_persona
 from dmpilot.store import Store
 from dmpilot.store.schema import contacts, events, messages
-from support import T0, inbound, text_inbound
+from support import (
+    EngineHarness,
+    FakeClock,
+    build_engine,
+    control,
+    engine_config,
+    inbound,
+    pause,
+    text_inbound,
+)
 
 PERSONA = load_persona()
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+Ts = TypeVarTuple("Ts")
 
 
 class FailingBrain:
@@ -38,6 +40,9 @@ class FailingBrain:
 
     async def generate(self, request: BrainRequest) -> BrainReply:
         raise BrainError("529 overloaded")
+
+    async def probe(self, timeout_seconds: float) -> ProbeResult:
+        return ProbeResult.ok()
 
     async def aclose(self) -> None: ...
 
@@ -63,39 +68,37 @@ class ParrotBrain(FailingBrain):
 def config(
     coalesce: float = 0.0, budget: float = 5.0, guard: GuardConfig | None = None
 ) -> EngineConfig:
-    return EngineConfig(
-        dedup_window=timedelta(seconds=30),
-        coalesce_seconds=coalesce,
-        reply_budget_seconds=budget,
-        lease=timedelta(seconds=20),
-        history_messages=20,
-        guard=guard,
-    )
+    return engine_config(coalesce_seconds=coalesce, reply_budget_seconds=budget, guard=guard)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def make_engine(store: Store, clock: Clock) -> Iterator:
+def make_engine(store: Store, clock: FakeClock) -> Iterator[Callable[..., EngineHarness]]:
     def build(
-        brain=None, coalesce: float = 0.0, budget: float = 5.0, persona=PERSONA, guard=None
-    ) -> Engine:  # type: ignore[no-untyped-def]
-        return Engine(
+        brain: Brain | None = None,
+        coalesce: float = 0.0,
+        budget: float = 5.0,
+        persona: Persona = PERSONA,
+        guard: GuardConfig | None = None,
+    ) -> EngineHarness:
+        return build_engine(
             store,
-            brain or ScriptedBrain(seed=1),
-            persona,
-            config(coalesce, budget, guard),
+            brain=brain or ScriptedBrain(seed=1),
+            persona=persona,
+            config=config(coalesce, budget, guard),
             clock=clock,
         )
 
     yield build
 
 
-def rows(store: Store, query):  # type: ignore[no-untyped-def]
-    with store.engine.connect() as db:
+def rows(store: Store, query: Select[*Ts]) -> Sequence[Row[*Ts]]:
+    with store.reading() as reads:
+        db = reads.db
         return db.execute(query).all()
 
 
@@ -109,22 +112,22 @@ def skip_reasons(store: Store) -> list[str]:
 
 
 async def test_a_whole_funnel_then_one_exit_then_silence_forever(
-    store: Store, make_engine, clock: Clock
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
 ) -> None:
     engine = make_engine()
     stages = []
     for i in range(10):
-        decision = await engine.handle(text_inbound("fan", f"message number {i}", clock.now))
+        decision = await engine.handle(text_inbound("fan", f"message number {i}", clock.current))
         assert decision.action is Action.SEND, decision
         stages.append(decision.stage)
         clock.advance(minutes=1)
     assert stages == ["cold"] * 3 + ["warm"] * 3 + ["hot"] * 2 + ["pitched"] * 2
-    goodbye = await engine.handle(text_inbound("fan", "and another", clock.now))
+    goodbye = await engine.handle(text_inbound("fan", "and another", clock.current))
     assert goodbye.action is Action.EXIT and goodbye.should_stop and goodbye.should_send
     assert goodbye.text in PERSONA.exits["en"]
     for i in range(5):
         clock.advance(days=40)
-        later = await engine.handle(text_inbound("fan", f"hello again {i}", clock.now))
+        later = await engine.handle(text_inbound("fan", f"hello again {i}", clock.current))
         assert (later.should_send, later.reason, later.stage) == (False, Reason.STOPPED, "stopped")
     out = rows(store, select(messages.c.text, messages.c.kind).where(messages.c.direction == "out"))
     assert len(out) == 11 and [k for _, k in out].count("exit") == 1
@@ -136,25 +139,29 @@ async def test_a_whole_funnel_then_one_exit_then_silence_forever(
     assert inbound_count[0][0] == 16  # every message stored, including after the stop
 
 
-async def test_exit_in_the_contacts_language(store: Store, make_engine, clock: Clock) -> None:
+async def test_exit_in_the_contacts_language(
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
+) -> None:
     persona = PERSONA.model_copy(
         update={"stages": [PERSONA.stages[0].model_copy(update={"max_replies": 1})]}
     )
     engine = make_engine(persona=persona)
     assert (
-        await engine.handle(text_inbound("fr1", "salut ça va ?", clock.now))
+        await engine.handle(text_inbound("fr1", "salut ça va ?", clock.current))
     ).action is Action.SEND
     clock.advance(minutes=1)
-    goodbye = await engine.handle(text_inbound("fr1", "merci, et toi tu fais quoi ?", clock.now))
+    goodbye = await engine.handle(
+        text_inbound("fr1", "merci, et toi tu fais quoi ?", clock.current)
+    )
     assert goodbye.text in PERSONA.exits["fr"]
 
 
 async def test_brain_errors_are_silence_plus_an_event(
-    store: Store, make_engine, clock: Clock
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
 ) -> None:
     for brain, reason in [(FailingBrain(), Reason.ERROR), (CrashingBrain(), Reason.ERROR)]:
         decision = await make_engine(brain).handle(
-            text_inbound("e", f"hi {reason} {brain}", clock.now)
+            text_inbound("e", f"hi {reason} {brain}", clock.current)
         )
         assert (decision.should_send, decision.text, decision.reason) == (False, "", reason)
     assert (
@@ -173,25 +180,31 @@ async def test_brain_errors_are_silence_plus_an_event(
 
 
 async def test_a_slow_brain_times_out_within_the_budget(
-    store: Store, make_engine, clock: Clock
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
 ) -> None:
-    decision = await make_engine(SlowBrain(), budget=0.5).handle(text_inbound("s", "hi", clock.now))
+    decision = await make_engine(SlowBrain(), budget=0.5).handle(
+        text_inbound("s", "hi", clock.current)
+    )
     assert decision.reason is Reason.TIMEOUT and not decision.should_send
 
 
-async def test_a_repeating_brain_is_silenced(store: Store, make_engine, clock: Clock) -> None:
+async def test_a_repeating_brain_is_silenced(
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
+) -> None:
     engine = make_engine(ParrotBrain())
-    sent = [await engine.handle(text_inbound("p", f"msg {i}", clock.now)) for i in range(5)]
+    sent = [await engine.handle(text_inbound("p", f"msg {i}", clock.current)) for i in range(5)]
     assert [d.should_send for d in sent] == [True, False, False, False, False]
     assert skip_reasons(store) == ["repetition"] * 4
 
 
-async def test_pause_stores_but_does_not_answer(store: Store, make_engine, clock: Clock) -> None:
-    store.set_paused(True, "checking a loop", "test", clock.now)
-    decision = await make_engine().handle(text_inbound("q", "hi", clock.now))
+async def test_pause_stores_but_does_not_answer(
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
+) -> None:
+    pause(store, True, clock.current, "checking a loop")
+    decision = await make_engine().handle(text_inbound("q", "hi", clock.current))
     assert decision.reason is Reason.PAUSED
-    store.set_paused(False, None, "test", clock.now)
-    assert (await make_engine().handle(text_inbound("q", "hi again", clock.now))).should_send
+    pause(store, False, clock.current)
+    assert (await make_engine().handle(text_inbound("q", "hi again", clock.current))).should_send
     assert (
         rows(store, select(func.count()).select_from(messages).where(messages.c.direction == "in"))[
             0
@@ -200,29 +213,35 @@ async def test_pause_stores_but_does_not_answer(store: Store, make_engine, clock
     )
 
 
-async def test_empty_message_is_answered_empty(store: Store, make_engine, clock: Clock) -> None:
+async def test_empty_message_is_answered_empty(
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
+) -> None:
     decision = await make_engine().handle(inbound(contact="z", text="\ud800\x00"))
     assert (decision.should_send, decision.reason) == (False, Reason.EMPTY)
     assert rows(store, select(messages.c.kind))[0][0] == "empty"
 
 
-async def test_concurrent_duplicates_get_one_reply(store: Store, make_engine, clock: Clock) -> None:
+async def test_concurrent_duplicates_get_one_reply(
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
+) -> None:
+    clock.real_sleep = True
     engine = make_engine(coalesce=0.2)
     decisions = await asyncio.gather(
-        *(engine.handle(text_inbound("d", "same words", clock.now)) for _ in range(6))
+        *(engine.handle(text_inbound("d", "same words", clock.current)) for _ in range(6))
     )
     assert [d.should_send for d in decisions].count(True) == 1
     assert sorted(d.reason or "" for d in decisions if not d.should_send) == ["duplicate"] * 5
 
 
 async def test_a_burst_is_answered_once_by_the_latest(
-    store: Store, make_engine, clock: Clock
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
 ) -> None:
+    clock.real_sleep = True
     engine = make_engine(coalesce=0.5)
 
-    async def send(i: int):  # type: ignore[no-untyped-def]
+    async def send(i: int) -> Decision:
         await asyncio.sleep(i * 0.05)
-        return await engine.handle(text_inbound("b", f"part {i}", clock.now))
+        return await engine.handle(text_inbound("b", f"part {i}", clock.current))
 
     decisions = await asyncio.gather(*(send(i) for i in range(4)))
     assert [d.should_send for d in decisions] == [False, False, False, True]
@@ -233,24 +252,26 @@ async def test_a_burst_is_answered_once_by_the_latest(
     assert turns[0][0] == 1
     # the one turn answered everything: nothing is left pending
     contact = rows(store, select(contacts.c.id).where(contacts.c.external_id == "b"))[0][0]
-    assert store.load_state(contact, 20).pending == ()
+    assert Driver(store).state(contact).pending == ()
 
 
 async def test_a_crashed_lease_holder_blocks_only_until_expiry(
-    store: Store, make_engine, clock: Clock
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
 ) -> None:
-    rec = store.record_inbound(text_inbound("l", "first"), clock.now, timedelta(seconds=30), None)
-    assert store.claim_lease(rec.contact_id, "crashed-process", clock.now, timedelta(seconds=1))
-    engine = make_engine(budget=3)
-    busy = await engine.handle(text_inbound("l", "second", clock.now))
-    assert busy.reason is Reason.BUSY  # the wall clock of the engine never reaches expiry
-    clock.advance(seconds=2)
-    decision = await engine.handle(text_inbound("l", "third", clock.now))
+    driver = Driver(store)
+    rec = driver.record(text_inbound("l", "first"), clock.current)
+    crashed_lease = timedelta(hours=1)
+    assert driver.claim(rec.contact_id, "crashed-process", clock.current, crashed_lease)
+    engine = make_engine(budget=0.3)
+    busy = await engine.handle(text_inbound("l", "second", clock.current))
+    assert busy.reason is Reason.BUSY  # the turn's budget ran out long before the lease
+    clock.advance(hours=1, seconds=1)
+    decision = await engine.handle(text_inbound("l", "third", clock.current))
     assert decision.should_send
 
 
 async def test_reactivation_when_the_persona_allows_it(
-    store: Store, make_engine, clock: Clock
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
 ) -> None:
     persona = PERSONA.model_copy(
         update={
@@ -259,32 +280,32 @@ async def test_reactivation_when_the_persona_allows_it(
         }
     )
     engine = make_engine(persona=persona)
-    assert (await engine.handle(text_inbound("r", "hi", clock.now))).action is Action.SEND
-    assert (await engine.handle(text_inbound("r", "so?", clock.now))).action is Action.EXIT
+    assert (await engine.handle(text_inbound("r", "hi", clock.current))).action is Action.SEND
+    assert (await engine.handle(text_inbound("r", "so?", clock.current))).action is Action.EXIT
     clock.advance(days=29)
-    assert (await engine.handle(text_inbound("r", "hey", clock.now))).reason is Reason.STOPPED
+    assert (await engine.handle(text_inbound("r", "hey", clock.current))).reason is Reason.STOPPED
     clock.advance(days=2)
-    again = await engine.handle(text_inbound("r", "hey it's me again", clock.now))
+    again = await engine.handle(text_inbound("r", "hey it's me again", clock.current))
     assert (again.action, again.stage) == (Action.SEND, "cold")
 
 
 async def test_the_anomaly_guard_pauses_the_account(
-    store: Store, make_engine, clock: Clock
+    store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
 ) -> None:
     guard = GuardConfig(window=timedelta(minutes=10), min_decisions=4, max_error_share=0.5)
     healthy = make_engine(guard=guard)
     failing = make_engine(FailingBrain(), guard=guard)
     for i in range(2):
-        assert (await healthy.handle(text_inbound(f"g{i}", "hi there", clock.now))).should_send
+        assert (await healthy.handle(text_inbound(f"g{i}", "hi there", clock.current))).should_send
     for i in range(2):
-        await failing.handle(text_inbound(f"f{i}", "hello", clock.now))
-    control = store.control()
-    assert control.paused and control.changed_by == "guard"
-    assert control.reason == "anomaly guard: 2 of 4 decisions in 10 min were errors or timeouts"
-    after = await healthy.handle(text_inbound("g9", "anyone?", clock.now))
+        await failing.handle(text_inbound(f"f{i}", "hello", clock.current))
+    state = control(store)
+    assert state.paused and state.changed_by == "guard"
+    assert state.reason == "anomaly guard: 2 of 4 decisions in 10 min were errors or timeouts"
+    after = await healthy.handle(text_inbound("g9", "anyone?", clock.current))
     assert after.reason is Reason.PAUSED
     # outside the window the old errors no longer count
-    store.set_paused(False, None, "test", clock.now)
+    pause(store, False, clock.current)
     clock.advance(minutes=11)
-    await failing.handle(text_inbound("f9", "hello", clock.now))
-    assert not store.control().paused
+    await failing.handle(text_inbound("f9", "hello", clock.current))
+    assert not control(store).paused

@@ -10,6 +10,7 @@ import pytest
 from dmpilot.brains import BrainError, BrainRequest
 from dmpilot.brains.openai_compat import OpenAICompatibleBrain
 from dmpilot.domain.decision import MessageView
+from dmpilot.domain.policy import PlanKind, TurnPlan
 from dmpilot.domain.prompt import build_prompt
 from dmpilot.personas import load_persona
 from fakes.anthropic_api import FakeServer
@@ -28,13 +29,11 @@ def served() -> Iterator[tuple[FakeOpenAI, str]]:
 
 def request() -> BrainRequest:
     pending = (MessageView(1, "in", "text", "hello!", NOW),)
-    stage = PERSONA.stage("cold")
+    plan = TurnPlan(PlanKind.REPLY, "cold", "en")
     return BrainRequest(
         persona=PERSONA,
-        stage=stage,
-        language="en",
-        link_allowed=False,
-        prompt=build_prompt(PERSONA, stage, "en", False, pending, pending, ()),
+        plan=plan,
+        prompt=build_prompt(PERSONA, plan, pending, pending),
         pending=pending,
         recent_replies=(),
         contact_id=1,

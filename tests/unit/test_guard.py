@@ -21,5 +21,9 @@ def test_errors_pause() -> None:
 
 
 def test_deliveries_that_are_not_turns_do_not_count() -> None:
-    mix = {("skipped", "duplicate"): 500, ("skipped", "paused"): 50, ("skipped", "error"): 5}
+    mix: dict[tuple[str, str | None], int] = {
+        ("skipped", "duplicate"): 500,
+        ("skipped", "paused"): 50,
+        ("skipped", "error"): 5,
+    }
     assert verdict(mix, CONFIG) is None  # 5 decisions only

@@ -1,5 +1,6 @@
 import json
 from datetime import datetime
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -64,7 +65,7 @@ def test_full_contact_data_shape() -> None:
         ),
     ],
 )
-def test_alternate_fields(extra: dict, kind: InboundKind, text: str) -> None:
+def test_alternate_fields(extra: dict[str, Any], kind: InboundKind, text: str) -> None:
     got = parse({"subscriber": {"id": "1"}, **extra}, NOW)
     assert (got.kind, got.text) == (kind, text)
 
@@ -94,14 +95,15 @@ def test_photo_as_cdn_url_in_last_input_text() -> None:
         ({"id": None}, "id"),
     ],
 )
-def test_bad_bodies_name_the_problem(body: dict, needle: str) -> None:
+def test_bad_bodies_name_the_problem(body: dict[str, Any], needle: str) -> None:
     with pytest.raises(PayloadError) as caught:
         parse(body, NOW)
     assert any(needle in problem for problem in caught.value.problems), caught.value.problems
 
 
 def test_non_object_body() -> None:
-    for body in ([], "text", 3, None):
+    bodies: tuple[object, ...] = ([], "text", 3, None)
+    for body in bodies:
         with pytest.raises(PayloadError, match="JSON object"):
             parse(body, NOW)
 
@@ -132,7 +134,7 @@ field_names = st.sampled_from(
 
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(field_names | st.text(max_size=6), json_values, max_size=6))
-def test_parser_never_fails_unexpectedly(body: dict) -> None:
+def test_parser_never_fails_unexpectedly(body: dict[str, Any]) -> None:
     """Any JSON object is either parsed or refused with a PayloadError — nothing else."""
     try:
         got = parse(body, NOW)

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -22,8 +23,9 @@ def _write(tmp_path: Path, data: object) -> Path:
     return path
 
 
-def _example() -> dict:
-    return yaml.safe_load(bundled_persona_path().read_text(encoding="utf-8"))
+def _example() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(bundled_persona_path().read_text(encoding="utf-8"))
+    return data
 
 
 def test_error_names_file_field_and_fix(tmp_path: Path) -> None:
@@ -73,3 +75,23 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     listy.write_text("- a\n- b\n", encoding="utf-8")
     with pytest.raises(PersonaError, match="a persona is a YAML mapping"):
         load_persona(listy)
+
+
+def test_lines_are_kept_exactly_as_sent_without_stray_spaces(tmp_path: Path) -> None:
+    data = _example()
+    data["exits"]["en"] = ["  bye for now, take care!  "]
+    data["disclosure"]["en"] = [" honest answer: I'm Lena's AI assistant "]
+    data["opt_out_goodbye"] = {"en": " of course, take care! ", "fr": ""}
+    persona = load_persona(_write(tmp_path, data))
+    assert persona.exits["en"] == ["bye for now, take care!"]
+    assert persona.disclosure["en"] == ["honest answer: I'm Lena's AI assistant"]
+    assert persona.opt_out_goodbye == {"en": "of course, take care!", "fr": None}
+
+
+def test_pacing_may_be_minutes_but_not_more_than_an_hour(tmp_path: Path) -> None:
+    data = _example()
+    data["reply_delay_seconds"] = [120, 300]
+    assert load_persona(_write(tmp_path, data)).reply_delay_seconds == (120, 300)
+    data["reply_delay_seconds"] = [0, 7200]
+    with pytest.raises(PersonaError, match="reply_delay_seconds"):
+        load_persona(_write(tmp_path, data))

@@ -1,10 +1,14 @@
 import pytest
 
 from dmpilot.domain.safety import (
+    OptOut,
+    asks_for_human,
     asks_if_bot,
     claims_human,
     fold,
     looks_like_injection,
+    negated_at,
+    opt_out_level,
     opts_out,
     prompt_overlap,
     says_minor,
@@ -202,3 +206,150 @@ def test_prompt_overlap_flags_copied_instructions_only() -> None:
     assert prompt_overlap(leak, prompt) > 0.5
     assert prompt_overlap(normal, prompt) == 0.0
     assert prompt_overlap("ok", prompt) == 0.0
+
+
+# -- seen on a live account ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is this real or edited?",
+        "is this real?",
+        "are you a real photographer?",
+        "are you for real??",
+    ],
+)
+def test_questions_about_photos_are_not_bot_questions(text: str) -> None:
+    assert not asks_if_bot(text), text
+
+
+def test_laughing_stop_does_not_stop_the_contact() -> None:
+    assert not opts_out("stop it 😂")
+    assert opt_out_level("stop it 😂") is OptOut.AMBIGUOUS
+
+
+def test_years_of_experience_are_not_an_age() -> None:
+    assert not says_minor("j'ai 17 ans d'expérience")
+    assert not says_minor("tengo 17 años de experiencia")
+    assert not says_minor("ho 16 anni di esperienza")
+    assert not says_minor("I'm 17 years into wedding photography")
+    assert says_minor("j'ai 17 ans")
+
+
+# -- opt-out levels --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stop",
+        "Stop it.",
+        "STOP merci",
+        "stop spamming me",
+        "quit messaging me",
+        "not interested, stop sending me this",
+        "basta, no me interesa",
+        "stopp, keine werbung mehr",
+        "hör bitte auf mir zu schreiben",
+        "não me chama mais",
+        "ya no me escribas por favor",
+        "smettetela di scrivermi",
+    ],
+)
+def test_explicit_opt_outs(text: str) -> None:
+    assert opt_out_level(text) is OptOut.EXPLICIT, text
+    assert opts_out(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stop it lol",
+        "omg stop",
+        "haha stop",
+        "STOP 😭😭 these are so good",
+        "stop you're making me blush",
+        "arrête tu me fais rire",
+        "mdr arrête",
+        "para jajaja",
+        "ya para 😂",
+        "smettila 😂",
+        "hör auf 😂",
+        "para kkkkk",
+    ],
+)
+def test_joking_stops_are_ambiguous(text: str) -> None:
+    assert opt_out_level(text) is OptOut.AMBIGUOUS, text
+    assert not opts_out(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stop by Porto if you can",
+        "I can't stop looking at your photos",
+        "don't stop messaging me haha",
+        "para mi hermana",
+        "é para o meu namorado",
+        "basta che funzionino su android",
+        "hahaha stop by tomorrow",
+        "that bus stop shot is so moody",
+    ],
+)
+def test_other_stops_are_not_opt_outs(text: str) -> None:
+    assert opt_out_level(text) is OptOut.NONE, text
+
+
+def test_opt_out_values() -> None:
+    assert [level.value for level in OptOut] == ["none", "ambiguous", "explicit"]
+
+
+# -- handoff requests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can I talk to a real person",
+        "get me a human",
+        "je veux parler à un humain",
+        "quiero hablar con una persona",
+        "c'è un umano?",
+        "kann ich mit einem Menschen sprechen",
+        "quero falar com uma pessoa",
+    ],
+)
+def test_human_requests(text: str) -> None:
+    assert asks_for_human(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "are you a bot?",
+        "am I talking to a real person?",
+        "can I talk to you about your editing?",
+        "I love talking to real people who travel",
+        "quiero hablar contigo de fotos",
+        "kann ich mit dir reden?",
+        "human error lol",
+    ],
+)
+def test_not_human_requests(text: str) -> None:
+    assert not asks_for_human(text), text
+
+
+def test_bot_question_and_handoff_are_separate() -> None:
+    assert asks_if_bot("are you a bot?") and not asks_for_human("are you a bot?")
+    request = "can I talk to a real person"
+    assert asks_for_human(request) and not asks_if_bot(request)
+
+
+def test_negation_is_local_to_the_clause() -> None:
+    text = fold("I don't want to meet you")
+    assert negated_at(text, text.index("meet"))
+    text = fold("no, I want to meet you")
+    assert not negated_at(text, text.index("meet"))
+    text = fold("I don't know but we should meet")
+    assert not negated_at(text, text.index("meet"))

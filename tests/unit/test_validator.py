@@ -1,5 +1,6 @@
 import pytest
 
+from dmpilot.domain.links import LinkMatcher
 from dmpilot.domain.prompt import persona_block
 from dmpilot.domain.repetition import DEFAULT_SIMILARITY_THRESHOLD
 from dmpilot.domain.validator import EMOJI, ReplyContext, validate
@@ -20,6 +21,7 @@ def context(
         system_prompt=persona_block(PERSONA),
         similarity_threshold=DEFAULT_SIMILARITY_THRESHOLD,
         leak_threshold=0.3,
+        links=LinkMatcher.for_link(LINK),
     )
 
 

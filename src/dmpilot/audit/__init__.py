@@ -1,6 +1,7 @@
-"""The audit: SQL over messages and events, and reports for people (Rich) and machines."""
+"""The audit and the figures: read models over messages, events and deliveries (queries in
+store/reads), and reports for people (Rich) and machines (JSON, CSV)."""
 
-from dmpilot.audit.findings import AuditReport, ContactFindings, Finding
-from dmpilot.audit.run import find_contact_id, run_audit
+from dmpilot.audit.run import run_audit
+from dmpilot.domain.findings import AuditReport, ContactFindings, Finding
 
-__all__ = ["AuditReport", "ContactFindings", "Finding", "find_contact_id", "run_audit"]
+__all__ = ["AuditReport", "ContactFindings", "Finding", "run_audit"]

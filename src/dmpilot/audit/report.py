@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from dmpilot.audit.findings import AuditReport, Finding
+from dmpilot.domain.findings import AuditReport, Finding
 
 
 def as_dict(report: AuditReport) -> dict[str, Any]:
@@ -62,4 +62,5 @@ def print_report(report: AuditReport, console: Console, limit: int = 25) -> None
             detail = ", ".join(f"{f.value}×{n}" for f, n in c.counts.most_common() if n)
             table.add_row(c.external_id, f"@{c.username}" if c.username else "—", detail)
         console.print(table)
-    console.print(f"{report.total} findings in {report.seconds:.2f} s")
+    noun = "finding" if report.total == 1 else "findings"
+    console.print(f"{report.total} {noun} in {report.seconds:.2f} s")

@@ -1,4 +1,5 @@
-"""Funnel and operations figures, computed in SQL over contacts, messages and events."""
+"""Funnel and operations figures: the raw counts of store.reads.stats, turned into rates
+and costs."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Date, func, select
-
+from dmpilot.brains.models import facts_for
 from dmpilot.domain.persona import Persona
-from dmpilot.store import Store
-from dmpilot.store.schema import contacts, events, link_clicks, link_tokens, messages
+from dmpilot.store.reads.stats import RawStats
 
 BLOCKED_REASONS = ("duplicate", "coalesced", "repetition", "broadcast", "invalid")
 ERROR_REASONS = ("error", "timeout", "busy", "lease_lost")
@@ -18,18 +17,42 @@ ERROR_REASONS = ("error", "timeout", "busy", "lease_lost")
 
 @dataclass(frozen=True)
 class Prices:
-    """US dollars per million tokens (defaults: Claude Haiku 4.5)."""
+    """US dollars per million tokens (defaults: Claude Haiku 5.5)."""
 
-    input: float = 1.0
-    output: float = 5.0
+    input: float = 0.10
+    output: float = 0.50
+    cache_read: float = 0.01
+    cache_write: float = 0.125
+
+    @classmethod
+    def for_model(
+        cls, model: str, input_price: float | None = None, output_price: float | None = None
+    ) -> Prices:
+        """The model's own prices; the settings' prices win where they are set."""
+        facts = facts_for(model)
+        base = (
+            cls(
+                facts.input_per_mtok,
+                facts.output_per_mtok,
+                facts.cache_read_per_mtok,
+                facts.cache_write_per_mtok,
+            )
+            if facts
+            else cls()
+        )
+        if input_price is not None:
+            base = cls(input_price, base.output, input_price * 0.1, input_price * 1.25)
+        if output_price is not None:
+            base = cls(base.input, output_price, base.cache_read, base.cache_write)
+        return base
 
     def cost(
         self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int
     ) -> float:
         return (
             input_tokens * self.input
-            + cache_write * self.input * 1.25
-            + cache_read * self.input * 0.1
+            + cache_write * self.cache_write
+            + cache_read * self.cache_read
             + output_tokens * self.output
         ) / 1_000_000
 
@@ -47,6 +70,11 @@ class Stats:
     errors: dict[str, int]
     per_day: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)  # per stage: sent, clicked
+    deliveries: dict[str, int] = field(default_factory=dict)  # by state
+    since: datetime | None = None
+    # cache reads / all prompt tokens: how much of the prompt came from the model's cache
+    cache_read_share: float = 0.0
+    intents: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def messages_per_contact(self) -> float:
@@ -54,74 +82,17 @@ class Stats:
 
 
 def compute(
-    store: Store, persona: Persona, since: datetime | None = None, prices: Prices | None = None
+    raw: RawStats, persona: Persona, since: datetime | None = None, prices: Prices | None = None
 ) -> Stats:
     prices = prices or Prices()
-    m, c, e = messages, contacts, events
-    since_m = [m.c.created_at >= since] if since else []
-    since_e = [e.c.created_at >= since] if since else []
-    with store.engine.connect() as db:
-        contact_count = db.scalar(select(func.count()).select_from(c)) or 0
-        by_stage = {
-            stage or "new": count
-            for stage, count in db.execute(select(c.c.stage, func.count()).group_by(c.c.stage))
-        }
-        reached_rows = dict(
-            db.execute(
-                select(m.c.stage, func.count(func.distinct(m.c.contact_id)))
-                .where(m.c.direction == "out", m.c.stage.is_not(None), *since_m)
-                .group_by(m.c.stage)
-            ).all()
-        )
-        directions = dict(
-            db.execute(
-                select(m.c.direction, func.count()).where(*since_m).group_by(m.c.direction)
-            ).all()
-        )
-        exits = (
-            db.scalar(
-                select(func.count()).where(m.c.direction == "out", m.c.kind == "exit", *since_m)
-            )
-            or 0
-        )
-        stops = dict(
-            db.execute(
-                select(c.c.stop_reason, func.count())
-                .where(c.c.stop_reason.is_not(None))
-                .group_by(c.c.stop_reason)
-            ).all()
-        )
-        skipped = dict(
-            db.execute(
-                select(e.c.reason, func.count())
-                .where(e.c.kind == "skipped", *since_e)
-                .group_by(e.c.reason)
-            ).all()
-        )
-        day = func.date(m.c.created_at, type_=Date).label("day")  # date() on both databases
-        per_day = db.execute(
-            select(
-                day,
-                func.count(),
-                func.coalesce(func.sum(m.c.input_tokens), 0),
-                func.coalesce(func.sum(m.c.output_tokens), 0),
-                func.coalesce(func.sum(m.c.cache_read_tokens), 0),
-                func.coalesce(func.sum(m.c.cache_write_tokens), 0),
-            )
-            .where(m.c.direction == "out", *since_m)
-            .group_by(day)
-            .order_by(day)
-        ).all()
-
-    links = _links(store, since)
     reached: list[tuple[str, int, float | None]] = []
     previous: int | None = None
     for spec in persona.stages:
-        count = reached_rows.get(spec.name, 0)
+        count = raw.reached.get(spec.name, 0)
         reached.append((spec.name, count, count / previous if previous else None))
         previous = count
     days = []
-    for when, replies, tokens_in, tokens_out, cache_read, cache_write in per_day:
+    for when, replies, tokens_in, tokens_out, cache_read, cache_write in raw.per_day:
         cost = prices.cost(tokens_in, tokens_out, cache_read, cache_write)
         days.append(
             {
@@ -135,35 +106,36 @@ def compute(
                 "cost_per_reply_usd": round(cost / replies, 6) if replies else 0.0,
             }
         )
+    links = [
+        {"stage": stage, "sent": sent, "clicked": hits, "rate": round(hits / sent, 4)}
+        for stage, sent, hits in raw.links
+    ]
+    prompt = sum(d["input_tokens"] + d["cache_read_tokens"] + d["cache_write_tokens"] for d in days)
+    cached = sum(d["cache_read_tokens"] for d in days)
+    intents = [
+        {
+            "intent": intent,
+            "contacts": count,
+            "clicked": clicked,
+            "converted": converted,
+            "conversion": round(converted / count, 4) if count else 0.0,
+        }
+        for intent, count, clicked, converted in raw.intents
+    ]
     return Stats(
-        contacts=contact_count,
-        by_stage=by_stage,
+        contacts=raw.contacts,
+        by_stage=raw.by_stage,
         reached=reached,
-        inbound=directions.get("in", 0),
-        outbound=directions.get("out", 0),
-        exits=exits,
-        stops=stops,
-        blocked={reason: skipped.get(reason, 0) for reason in BLOCKED_REASONS},
-        errors={reason: skipped.get(reason, 0) for reason in ERROR_REASONS},
+        inbound=raw.directions.get("in", 0),
+        outbound=raw.directions.get("out", 0),
+        exits=raw.exits,
+        stops=raw.stops,
+        blocked={reason: raw.skipped.get(reason, 0) for reason in BLOCKED_REASONS},
+        errors={reason: raw.skipped.get(reason, 0) for reason in ERROR_REASONS},
         per_day=days,
         links=links,
+        deliveries=raw.deliveries,
+        since=since,
+        cache_read_share=round(cached / prompt, 4) if prompt else 0.0,
+        intents=intents,
     )
-
-
-def _links(store: Store, since: datetime | None) -> list[dict[str, Any]]:
-    """Tracked links sent and clicked (at least once), per stage."""
-    t, k = link_tokens, link_clicks
-    clicked = select(k.c.token).distinct().subquery()
-    query = (
-        select(t.c.stage, func.count(), func.count(clicked.c.token))
-        .outerjoin(clicked, clicked.c.token == t.c.token)
-        .where(*([t.c.created_at >= since] if since else []))
-        .group_by(t.c.stage)
-        .order_by(t.c.stage)
-    )
-    with store.engine.connect() as db:
-        rows = db.execute(query).all()
-    return [
-        {"stage": stage, "sent": sent, "clicked": hits, "rate": round(hits / sent, 4)}
-        for stage, sent, hits in rows
-    ]

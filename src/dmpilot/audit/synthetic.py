@@ -10,13 +10,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-
-from dmpilot.audit.findings import Finding
+from dmpilot.domain.findings import Finding
 from dmpilot.domain.persona import Persona
 from dmpilot.domain.repetition import text_key
 from dmpilot.store import Store
-from dmpilot.store.schema import contacts, messages
+
+CHANNEL = "synthetic"
 
 # Replies no two of which are near-duplicates (the live threshold keeps them apart).
 REPLY_POOL = [
@@ -147,32 +146,24 @@ def generate(
     origin = now - timedelta(days=30)
     planted: Counter[Finding] = Counter({finding: 0 for finding in Finding})
     written = 0
-    with store.engine.begin() as db:
-        contact_rows = [
-            {
-                "channel": "synthetic",
-                "external_id": f"s{i}",
-                "username": f"fan{i}",
-                "language": "en",
-                "created_at": origin,
-                "last_inbound_at": origin,
-                "cycle_started_at": origin,
-                "stage": "warm",
-            }
-            for i in range(contact_count)
-        ]
+    contact_rows = [
+        {
+            "external_id": f"s{i}",
+            "username": f"fan{i}",
+            "language": "en",
+            "created_at": origin,
+            "last_inbound_at": origin,
+            "cycle_started_at": origin,
+            "stage": "warm",
+        }
+        for i in range(contact_count)
+    ]
+    with store.writing() as unit:
         for chunk in _chunks(contact_rows, batch):
-            db.execute(insert(contacts), chunk)
-        ids = dict(
-            db.execute(
-                select(contacts.c.external_id, contacts.c.id).where(
-                    contacts.c.channel == "synthetic"
-                )
-            ).all()
-        )
-
+            unit.bulk.insert_contacts(chunk, CHANNEL)
+        ids = unit.bulk.insert_contacts([], CHANNEL)
         pending: list[dict[str, Any]] = []
-        stops: list[dict[str, Any]] = []
+        stops: list[tuple[int, datetime]] = []
         for i in range(contact_count):
             plant = PLANTS[i // per_plant] if i < per_plant * len(PLANTS) else None
             start = origin + (span * i) % timedelta(days=25)
@@ -183,21 +174,14 @@ def generate(
                 row["contact_id"] = contact_id
             pending.extend(rows)
             if stopped_at is not None:
-                stops.append({"b_id": contact_id, "b_at": stopped_at})
+                stops.append((contact_id, stopped_at))
             if len(pending) >= batch:
-                db.execute(insert(messages), pending)
+                unit.bulk.insert_messages(pending)
                 written += len(pending)
                 pending = []
-        if pending:
-            db.execute(insert(messages), pending)
-            written += len(pending)
-        if stops:
-            db.execute(
-                update(contacts)
-                .where(contacts.c.id == bindparam("b_id"))
-                .values(stopped_at=bindparam("b_at"), stop_reason="cap", stage="stopped"),
-                stops,
-            )
+        unit.bulk.insert_messages(pending)
+        written += len(pending)
+        unit.bulk.stop_contacts(stops, "cap")
     return written, planted
 
 

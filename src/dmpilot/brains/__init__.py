@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from dmpilot.brains.base import Brain, BrainError, BrainExhausted, BrainReply, BrainRequest
+from dmpilot.brains.base import (
+    Brain,
+    BrainError,
+    BrainExhausted,
+    BrainReply,
+    BrainRequest,
+    ProbeResult,
+    ProbeStatus,
+)
 from dmpilot.brains.scripted import ScriptedBrain
 from dmpilot.settings import Settings
 
@@ -20,6 +28,7 @@ def build_brain(settings: Settings) -> Brain:
             api_key=key.get_secret_value() if key else None,
             base_url=settings.anthropic_base_url,
             max_tokens=settings.max_tokens,
+            cache_min_tokens=settings.cache_min_tokens,
         )
     from dmpilot.brains.openai_compat import OpenAICompatibleBrain
 
@@ -38,6 +47,8 @@ __all__ = [
     "BrainExhausted",
     "BrainReply",
     "BrainRequest",
+    "ProbeResult",
+    "ProbeStatus",
     "ScriptedBrain",
     "build_brain",
 ]

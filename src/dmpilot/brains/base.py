@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from dmpilot.domain.decision import MessageView
-from dmpilot.domain.persona import Persona, StageSpec
-from dmpilot.domain.prompt import Prompt
+from dmpilot.domain.persona import Persona
+from dmpilot.domain.policy import TurnPlan
+from dmpilot.domain.prompt import Prompt, Purpose
 
 
 @dataclass(frozen=True, slots=True)
 class BrainRequest:
     persona: Persona
-    stage: StageSpec
-    language: str
-    link_allowed: bool
+    plan: TurnPlan
     prompt: Prompt
     pending: tuple[MessageView, ...]
     recent_replies: tuple[str, ...]
     contact_id: int
     contact_name: str | None
     timeout_seconds: float
+    purpose: Purpose = Purpose.REPLY
+    link_allowed: bool = False  # may change between drafts (over budget: asked without it)
     rejected: tuple[str, ...] = ()  # earlier drafts of this turn that broke a rule
+
+    @property
+    def language(self) -> str:
+        return self.plan.language
+
+    @property
+    def stage(self) -> str:
+        return self.plan.stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,22 @@ class BrainReply:
         }
 
 
+class ProbeStatus(StrEnum):
+    OK = "ok"
+    REFUSED = "refused"  # the endpoint answered and refused us (key, model): fatal
+    UNREACHABLE = "unreachable"  # could not reach it: it may come back
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    status: ProbeStatus
+    detail: str = ""
+
+    @classmethod
+    def ok(cls) -> ProbeResult:
+        return cls(ProbeStatus.OK)
+
+
 class BrainError(Exception):
     """The brain could not produce a reply. The turn stays silent; the event says why."""
 
@@ -59,5 +85,9 @@ class Brain(Protocol):
     checks_broadcast: bool
 
     async def generate(self, request: BrainRequest) -> BrainReply: ...
+
+    async def probe(self, timeout_seconds: float) -> ProbeResult:
+        """A cheap authenticated call: are the key and the model usable?"""
+        ...
 
     async def aclose(self) -> None: ...

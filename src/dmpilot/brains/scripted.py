@@ -1,4 +1,8 @@
-"""The offline brain: short persona-flavoured replies from the persona's phrase bank.
+"""The offline brain: short persona-flavoured replies from a phrase bank.
+
+The bank is the persona's own for the reply language, else the built-in one shipped for
+that language (brains/phrases/<language>.yaml), so every supported language gets replies
+in that language rather than the default language's (which the validator would reject).
 
 Deterministic for a given seed, contact and turn, and it never repeats itself to a
 contact: candidates that repeat an earlier reply (exactly or nearly) are passed over.
@@ -7,10 +11,15 @@ contact: candidates that repeat an earlier reply (exactly or nearly) are passed 
 from __future__ import annotations
 
 import random
+from functools import cache
+from importlib import resources
 
-from dmpilot.brains.base import BrainExhausted, BrainReply, BrainRequest
+import yaml
+
+from dmpilot.brains.base import BrainExhausted, BrainReply, BrainRequest, ProbeResult
 from dmpilot.domain.inbound import InboundKind
-from dmpilot.domain.persona import PhraseBank
+from dmpilot.domain.persona import Persona, PhraseBank, StageSpec
+from dmpilot.domain.prompt import Purpose
 from dmpilot.domain.repetition import find_repeat
 
 _MEDIA_GROUPS = {
@@ -25,6 +34,55 @@ _MEDIA_GROUPS = {
     InboundKind.FILE: "share",
 }
 
+BUILTIN_LANGUAGES = ("en", "fr", "es", "it", "de", "pt")
+# Stage names belong to each persona, so the built-in banks key their lines by where a
+# stage sits in the funnel instead: the non-link stages split in thirds, and link stages.
+EARLY, MIDDLE, LATE, LINK = "early", "middle", "late", "link"
+_THIRDS = (EARLY, MIDDLE, LATE)
+
+
+@cache
+def builtin_bank(language: str) -> PhraseBank | None:
+    """The shipped phrase bank for `language` (stages keyed early/middle/late/link), if any."""
+    if language not in BUILTIN_LANGUAGES:
+        return None
+    source = resources.files("dmpilot.brains").joinpath("phrases", f"{language}.yaml")
+    return PhraseBank.model_validate(yaml.safe_load(source.read_text(encoding="utf-8")))
+
+
+def stage_slot(persona: Persona, stage: StageSpec) -> str:
+    """The built-in bank's key for `stage`: `link`, or its third among the non-link stages."""
+    if stage.link_allowed:
+        return LINK
+    plain = [spec.name for spec in persona.stages if not spec.link_allowed]
+    if stage.name not in plain:
+        return MIDDLE  # not one of the persona's stages: neither an opener nor a pitch
+    return _THIRDS[plain.index(stage.name) * len(_THIRDS) // len(plain)]
+
+
+def phrase_bank(persona: Persona, language: str) -> PhraseBank | None:
+    """The bank the scripted brain uses for `language`, stages keyed by the persona's names.
+
+    The persona's own bank wins; stages it leaves without lines take the built-in lines
+    (a stage without lines could never be answered). Without either for `language`, the
+    default language's is used, as before built-in banks existed.
+    """
+    own = persona.phrases.get(language)
+    builtin = builtin_bank(language)
+    if own is None and builtin is None:
+        own = persona.phrases.get(persona.default_language)
+        builtin = builtin_bank(persona.default_language)
+    if builtin is None:
+        return own
+    if own is not None and all(own.stages.get(spec.name) for spec in persona.stages):
+        return own
+    stages = {
+        spec.name: builtin.stages.get(stage_slot(persona, spec), []) for spec in persona.stages
+    }
+    if own is None:
+        return PhraseBank(openers=builtin.openers, media=builtin.media, stages=stages)
+    return own.model_copy(update={"stages": stages | {k: v for k, v in own.stages.items() if v}})
+
 
 class ScriptedBrain:
     name = "scripted"
@@ -34,6 +92,9 @@ class ScriptedBrain:
         self.seed = seed
 
     async def generate(self, request: BrainRequest) -> BrainReply:
+        if request.purpose is Purpose.EXIT:
+            # Goodbyes come from the persona's own exit lines (the engine's fallback).
+            raise BrainExhausted("the scripted brain writes no goodbyes")
         bank = self._bank(request)
         candidates = self.candidates(request, bank)
         rng = random.Random(f"{self.seed}:{request.contact_id}:{len(request.recent_replies)}")
@@ -47,16 +108,29 @@ class ScriptedBrain:
 
     @staticmethod
     def _bank(request: BrainRequest) -> PhraseBank:
-        phrases = request.persona.phrases
-        bank = phrases.get(request.language) or phrases.get(request.persona.default_language)
+        bank = phrase_bank(request.persona, request.language)
         if bank is None:
             raise BrainExhausted(f"the persona has no phrase bank for {request.language!r}")
         return bank
 
     @staticmethod
     def candidates(request: BrainRequest, bank: PhraseBank) -> list[str]:
-        lines = bank.stages.get(request.stage.name, [])
+        persona = request.persona
+        if request.stage in bank.stages:
+            lines = bank.stages[request.stage]
+        else:  # a customer: the gentlest lines the bank has, never a pitch
+            plain = [spec.name for spec in persona.stages if not spec.link_allowed]
+            lines = bank.stages.get(plain[-1] if plain else persona.stages[-1].name, [])
         with_link = [line for line in lines if "{link}" in line]
+        if request.link_allowed and not with_link:
+            # Asked for the link before a link stage: take the link stages' lines.
+            with_link = [
+                line
+                for spec in persona.stages
+                if spec.link_allowed
+                for line in bank.stages.get(spec.name, [])
+                if "{link}" in line
+            ]
         if request.link_allowed and with_link:
             lines = with_link
         else:
@@ -73,6 +147,9 @@ class ScriptedBrain:
             "platform": request.persona.link.platform,
         }
         return [" ".join(combo.format(**fill).split()) for combo in combos]
+
+    async def probe(self, timeout_seconds: float) -> ProbeResult:
+        return ProbeResult.ok()
 
     async def aclose(self) -> None:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,10 +18,20 @@ from pydantic import (
 
 from dmpilot.channels import PayloadError
 from dmpilot.domain.decision import Decision
-from dmpilot.domain.inbound import Inbound, classify
+from dmpilot.domain.inbound import (
+    MAX_EXTERNAL_ID_CHARS,
+    MAX_MEDIA_URL_CHARS,
+    MAX_NAME_CHARS,
+    MAX_USERNAME_CHARS,
+    Inbound,
+    classify,
+)
 
 CHANNEL = "manychat"
 OptionalText = StrictStr | None
+# A ManyChat variable its External Request did not fill in, e.g. "{{user_id}}".
+PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
+MISCONFIGURED = "the External Request body is misconfigured: a ManyChat variable was sent unfilled"
 
 
 class _Lenient(BaseModel):
@@ -54,16 +65,35 @@ class _Subscriber(_Lenient):
         text = str(value).strip()
         if not text:
             raise ValueError("must not be empty")
-        if len(text) > 128:
-            raise ValueError("must be at most 128 characters")
+        if PLACEHOLDER.search(text):
+            # Every fan would become this one contact: refuse, and say where to look.
+            raise ValueError(
+                f"is the unfilled ManyChat variable {text!r}: in the External Request body, "
+                "insert the Contact Id field from the variable menu (or send Full Contact Data)"
+            )
+        if len(text) > MAX_EXTERNAL_ID_CHARS:
+            raise ValueError(f"must be at most {MAX_EXTERNAL_ID_CHARS} characters")
         return value
 
     @property
     def display_name(self) -> str | None:
-        if self.name:
-            return self.name
-        parts = [p for p in (self.first_name, self.last_name) if p]
-        return " ".join(parts) or None
+        name = _filled(self.name)
+        if not name:
+            parts = [p for p in (_filled(self.first_name), _filled(self.last_name)) if p]
+            name = " ".join(parts)
+        return name.strip()[:MAX_NAME_CHARS] or None if name else None
+
+    @property
+    def username(self) -> str | None:
+        handle = (_filled(self.ig_username) or "").strip().removeprefix("@")
+        return handle[:MAX_USERNAME_CHARS] or None
+
+
+def _filled(value: str | None) -> str | None:
+    """A field's value, or None when it is an unfilled ManyChat variable."""
+    if value is None or PLACEHOLDER.fullmatch(value.strip()):
+        return None
+    return value
 
 
 class _Body(_Lenient):
@@ -89,6 +119,12 @@ def _problems(exc: ValidationError, prefix: str = "") -> list[str]:
     return out
 
 
+def _refusal(problems: list[str]) -> PayloadError:
+    if any("unfilled ManyChat variable" in problem for problem in problems):
+        return PayloadError(problems, MISCONFIGURED)
+    return PayloadError(problems)
+
+
 def parse(payload: Any, received_at: datetime) -> Inbound:
     """Read either body shape into an Inbound; PayloadError says exactly what is wrong."""
     if not isinstance(payload, dict):
@@ -96,7 +132,7 @@ def parse(payload: Any, received_at: datetime) -> Inbound:
     try:
         body = _Body.model_validate(payload)
     except ValidationError as exc:
-        raise PayloadError(_problems(exc)) from exc
+        raise _refusal(_problems(exc)) from exc
     subscriber = body.subscriber
     if subscriber is None:
         # "Full Contact Data": the subscriber's fields sit at the top level.
@@ -110,7 +146,7 @@ def parse(payload: Any, received_at: datetime) -> Inbound:
         try:
             subscriber = _Subscriber.model_validate(payload)
         except ValidationError as exc:
-            raise PayloadError(_problems(exc)) from exc
+            raise _refusal(_problems(exc)) from exc
 
     text = next(
         (
@@ -127,11 +163,20 @@ def parse(payload: Any, received_at: datetime) -> Inbound:
         ),
         None,
     )
+    if text is not None and PLACEHOLDER.fullmatch(text.strip()):
+        raise PayloadError(
+            [
+                f"last_input_text: is the unfilled ManyChat variable {text.strip()!r}: insert "
+                "Last Text Input from the variable menu"
+            ],
+            MISCONFIGURED,
+        )
     attachment = body.attachment
+    url = attachment.payload.url if attachment and attachment.payload else None
     kind, clean, media_url, notes = classify(
         text=text,
         attachment_type=attachment.type if attachment else None,
-        attachment_url=attachment.payload.url if attachment and attachment.payload else None,
+        attachment_url=url.strip()[:MAX_MEDIA_URL_CHARS] or None if url else None,
         story_reply=body.story_reply is not None,
         story_mention=body.story_mention is not None,
     )
@@ -142,7 +187,7 @@ def parse(payload: Any, received_at: datetime) -> Inbound:
         text=clean,
         received_at=received_at,
         contact_name=subscriber.display_name,
-        contact_username=subscriber.ig_username,
+        contact_username=subscriber.username,
         media_url=media_url,
         notes=notes,
     )

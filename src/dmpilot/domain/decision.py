@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -28,6 +29,27 @@ class Reason(StrEnum):
     INVALID = "invalid"  # every attempt broke a reply rule (length, link, language, …)
     BROADCAST = "broadcast"  # the reply was already sent to several other contacts lately
     INJECTION = "injection"  # flag only: the message tried to override the instructions
+    QUEUED = "queued"  # stored; the worker runs the turn and pushes the reply (push mode)
+    DEFERRED = "deferred"  # the reply was not ready in time; it is pushed when it is (hybrid)
+
+
+class EventKind(StrEnum):
+    """What an events row records. Every decision, and every delivery outcome, is one."""
+
+    SENT = "sent"  # a reply was committed (and queued for delivery)
+    SKIPPED = "skipped"  # nothing is sent for this message; `reason` says why
+    EXIT = "exit"  # the goodbye was committed together with the stop
+    STOPPED = "stopped"  # the contact was stopped for good
+    FLAGGED = "flagged"  # noted for audit, nothing else changes (prompt injection)
+    PAUSED = "paused"  # the kill switch went on
+    RESUMED = "resumed"  # … and off
+    CONVERTED = "converted"  # the contact was marked converted
+    DELIVERED = "delivered"  # the channel confirmed a delivery
+    DELIVERY_RETRY = "delivery_retry"  # an attempt failed and will be retried
+    DELIVERY_FAILED = "delivery_failed"  # the channel refused it for good
+    DELIVERY_UNKNOWN = "delivery_unknown"  # the outcome is unknown; never retried
+    DELIVERY_CANCELLED = "delivery_cancelled"  # fenced off before sending
+    INTENT = "intent"  # what a message asked for (reason) and what the turn did about it
 
 
 class Action(StrEnum):
@@ -44,6 +66,7 @@ class Decision:
     text: str = ""
     reason: Reason | None = None
     delay_seconds: int = 0
+    delivery_id: int | None = None  # the outbox row of what was committed
 
     @property
     def should_send(self) -> bool:
@@ -72,26 +95,48 @@ class MessageView:
 
 @dataclass(frozen=True, slots=True)
 class ContactState:
-    """Everything one turn needs to know about a contact, loaded under the contact's lease."""
+    """Everything one turn needs to know about a contact, loaded under the contact's lease.
+
+    Replies whose delivery was cancelled never reached the contact: they are left out of
+    the history, the funnel count and the link budget, and what they answered is pending
+    again.
+    """
 
     contact_id: int
+    external_id: str
     name: str | None
     language: str | None
     stopped_at: datetime | None
     stop_reason: str | None
     converted_at: datetime | None
-    cycle_replies: tuple[str, ...]  # replies (not exits) sent since the funnel (re)started
+    # (kind, text, stage) of everything sent in this funnel cycle, oldest first
+    cycle_outbound: tuple[tuple[str, str, str | None], ...]
     history: tuple[MessageView, ...]  # recent messages, oldest first
     pending: tuple[MessageView, ...]  # inbound not yet answered, oldest first
     recent_replies: tuple[str, ...]  # newest first
+    last_inbound_at: datetime | None = None
+    stage: str | None = None  # the stage of the last reply (a contact moved ahead stays)
+    known: dict[str, str] = field(default_factory=dict)  # facts it told us, by kind
+    channel: str = "manychat"
+    paused: bool = False  # the kill switch, read under the lease
+    turn_attempts: int = 0  # failed attempts at the turn the worker owes (retries)
+    goodbye_due: bool = False  # an opt-out stopped this active contact; its goodbye is owed
     new_conversations_today: int = 0  # read only for a contact never answered yet
+    # A reply this turn replaced was due at this time; the new one keeps its slot.
+    superseded_not_before: datetime | None = None
 
     @property
     def replies_in_cycle(self) -> int:
-        return len(self.cycle_replies)
+        return len(self.reply_stages)
 
-    def links_in_cycle(self, url: str) -> int:
-        return sum(1 for reply in self.cycle_replies if url in reply)
+    @property
+    def reply_stages(self) -> list[str]:
+        """The stage of each funnel reply of this cycle, oldest first."""
+        return [stage or "" for kind, _, stage in self.cycle_outbound if kind == "reply"]
+
+    def links_in_cycle(self, carries_link: Callable[[str], bool]) -> int:
+        """Messages of this cycle that carried the persona's link, in any spelling."""
+        return sum(1 for _, text, _ in self.cycle_outbound if carries_link(text))
 
     @property
     def latest_pending_id(self) -> int | None:

@@ -8,8 +8,15 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 MAX_TEXT_CHARS = 4000  # Instagram caps DMs at 1000 chars; anything longer is not a human message.
+# Stored lengths. ManyChat's name fields are free text its users type, so a longer name is
+# cut, never refused (refusing would lose the message); the same for usernames and links.
+MAX_NAME_CHARS = 200
+MAX_USERNAME_CHARS = 100
+MAX_MEDIA_URL_CHARS = 2048
+MAX_EXTERNAL_ID_CHARS = 128  # an identity: a longer one is refused, cutting it would merge fans
 
 
 class InboundKind(StrEnum):
@@ -53,6 +60,7 @@ _MEDIA_URL = re.compile(
     re.IGNORECASE,
 )
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+_UNSAFE = re.compile("[\x00\ud800-\udfff]")
 _NEWLINES = re.compile(r"\n{3,}")
 _KEEP_CONTROLS = {"\n"}
 
@@ -85,6 +93,22 @@ class Inbound:
         else:
             basis = f"{self.kind}:{comparable_text(self.text)}:{self.media_url or ''}"
         return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:40]
+
+
+def scrub(value: Any) -> Any:
+    """Every string in a decoded JSON value (keys too) without lone UTF-16 surrogates or NUL
+    bytes: no database, model API or log line downstream can choke on them.
+
+    The JSON decoder turns a `\\ud800` escape into a lone surrogate; PostgreSQL refuses NUL
+    in text. Applied once, where a body enters.
+    """
+    if isinstance(value, str):
+        return _UNSAFE.sub("", value)
+    if isinstance(value, dict):
+        return {scrub(key): scrub(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    return value
 
 
 def sanitize_text(raw: str) -> str:

@@ -283,7 +283,7 @@ def words(text: str) -> list[str]:
 def _function_word_scores(tokens: list[str], lowered: str) -> dict[str, float]:
     scores: dict[str, float] = {}
     for language, vocabulary in _FUNCTION_WORDS.items():
-        hits = sum(1 for t in tokens if t in vocabulary)
+        hits = float(sum(1 for t in tokens if t in vocabulary))
         hits += 0.5 * sum(1 for ch in _MARKERS.get(language, "") if ch in lowered)
         if hits:
             scores[language] = hits

@@ -1,4 +1,6 @@
-"""The Persona: a creator's voice, languages, funnel, link and exits, as validated data."""
+"""The Persona: a creator's voice, story, offer, boundaries, languages, funnel, link and
+exits, as validated data. Schema v2 adds backstory, offer facts and FAQ, boundaries,
+examples per stage, written exits and the customer stage; every v1 file still loads."""
 
 from __future__ import annotations
 
@@ -22,6 +24,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Exchange(_Strict):
+    """One example of how the persona answers: a fan's message and the persona's reply."""
+
+    fan: str = Field(min_length=1)
+    reply: str = Field(min_length=1)
+
+
 class StageSpec(_Strict):
     """One funnel stage: how many replies the contact gets in it, and how to talk there."""
 
@@ -29,6 +38,36 @@ class StageSpec(_Strict):
     max_replies: Annotated[int, Field(ge=1, le=100)]
     instructions: str = ""
     link_allowed: bool = False
+    examples: list[Exchange] = Field(default_factory=list)
+
+
+class FaqEntry(_Strict):
+    question: str = Field(min_length=1)
+    answer: str = Field(min_length=1)
+
+
+class OfferSpec(_Strict):
+    """What the link sells. These are the only facts the model may state about it."""
+
+    name: str = Field(min_length=1)
+    facts: list[str] = Field(default_factory=list)
+    faq: list[FaqEntry] = Field(default_factory=list)
+
+
+class Boundaries(_Strict):
+    """The persona's own words for declining, per language. Sent as written, never a pitch."""
+
+    explicit: dict[LanguageCode, list[str]] = Field(default_factory=dict)  # sexual requests
+    meeting: dict[LanguageCode, list[str]] = Field(default_factory=dict)  # meet, call, numbers
+    # Topics the model is told to steer away from (politics, medical advice, …).
+    avoid: list[str] = Field(default_factory=list)
+
+
+class CustomerSpec(_Strict):
+    """After a purchase: the contact is a customer, helped rather than pitched."""
+
+    instructions: str = Field(min_length=1)
+    max_replies: Annotated[int, Field(ge=1, le=50)] = 5
 
 
 class LinkSpec(_Strict):
@@ -49,20 +88,31 @@ class PhraseBank(_Strict):
     media: dict[str, list[str]] = Field(default_factory=dict)
 
 
+MAX_DELAY_SECONDS = 3600
+
 # Stages the system uses around a persona's funnel; a persona cannot name its own so.
-RESERVED_STAGES = frozenset({"closing", "stopped", "converted"})
+RESERVED_STAGES = frozenset({"closing", "stopped", "converted", "customer"})
 
 
 class Persona(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
+    backstory: str = ""
     voice: list[str] = Field(default_factory=list)
     languages: list[LanguageCode] = Field(min_length=1)
     link: LinkSpec
+    offer: OfferSpec | None = None
+    boundaries: Boundaries = Boundaries()
     stages: list[StageSpec] = Field(min_length=1)
+    # How the model writes the goodbye; `exits` are the fallback lines (and examples).
+    exit_guidance: str = ""
     exits: dict[LanguageCode, list[str]]
+    # How to answer a question about the link once it was sent ("it's the link above").
+    link_reference: dict[LanguageCode, str] = Field(default_factory=dict)
+    customer: CustomerSpec | None = None
     disclosure: dict[LanguageCode, list[str]]
-    opt_out_goodbye: dict[LanguageCode, str] = Field(default_factory=dict)
+    # A language mapped to null or "" answers opt-outs with silence, on purpose.
+    opt_out_goodbye: dict[LanguageCode, str | None] = Field(default_factory=dict)
     forbidden: dict[LanguageCode, list[str]] = Field(default_factory=dict)
     emoji: EmojiRules = EmojiRules()
     reactivate_after_days: Annotated[int, Field(ge=1)] | None = None
@@ -93,6 +143,16 @@ class Persona(_Strict):
                 return spec
         raise KeyError(name)
 
+    @property
+    def link_stages(self) -> list[str]:
+        return [spec.name for spec in self.stages if spec.link_allowed]
+
+    def stage_index(self, name: str) -> int:
+        for index, spec in enumerate(self.stages):
+            if spec.name == name:
+                return index
+        raise KeyError(name)
+
     @field_validator("exits", "disclosure")
     @classmethod
     def _variants_not_empty(
@@ -101,14 +161,23 @@ class Persona(_Strict):
         for language, variants in table.items():
             if not variants or any(not v.strip() for v in variants):
                 raise ValueError(f"{info.field_name}.{language} needs at least one non-empty line")
-        return table
+        # Stored and sent exactly as written: no stray spaces around a line.
+        return {language: [v.strip() for v in variants] for language, variants in table.items()}
+
+    @field_validator("opt_out_goodbye")
+    @classmethod
+    def _goodbye_stripped(cls, table: dict[str, str | None]) -> dict[str, str | None]:
+        return {language: (line or "").strip() or None for language, line in table.items()}
 
     @field_validator("reply_delay_seconds")
     @classmethod
     def _delay_range(cls, value: tuple[int, int]) -> tuple[int, int]:
         low, high = value
-        if low < 0 or high < low or high > 60:
-            raise ValueError("reply_delay_seconds must be [min, max] with 0 <= min <= max <= 60")
+        if low < 0 or high < low or high > MAX_DELAY_SECONDS:
+            raise ValueError(
+                f"reply_delay_seconds must be [min, max] with 0 <= min <= max <= "
+                f"{MAX_DELAY_SECONDS} (an hour); pushed replies wait this long before sending"
+            )
         return value
 
     @model_validator(mode="after")
@@ -131,6 +200,12 @@ class Persona(_Strict):
                 raise ValueError(
                     f"disclosure.{language}: a disclosure line must not carry the link"
                 )
+        for kind in ("explicit", "meeting"):
+            for language, lines in getattr(self.boundaries, kind).items():
+                if any(url in line for line in lines):
+                    raise ValueError(
+                        f"boundaries.{kind}.{language}: a boundary line must not carry the link"
+                    )
         for language, bank in self.phrases.items():
             unknown = sorted(set(bank.stages) - set(names))
             if unknown:

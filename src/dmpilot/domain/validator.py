@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 
 from dmpilot.domain.language import detect_language, words
+from dmpilot.domain.links import LinkMatcher
+from dmpilot.domain.memory import asks_about
 from dmpilot.domain.persona import Persona
 from dmpilot.domain.repetition import find_repeat
 from dmpilot.domain.safety import claims_human, fold, prompt_overlap
@@ -82,6 +84,9 @@ class ReplyContext:
     system_prompt: str
     similarity_threshold: float
     leak_threshold: float
+    links: LinkMatcher
+    link_required: bool = False  # the last chance for the unused link, or asked for it
+    known: frozenset[str] = frozenset()  # fact kinds the contact already told us
 
 
 def _forbidden_phrases(persona: Persona, language: str) -> list[str]:
@@ -109,15 +114,33 @@ def validate(reply: str, context: ReplyContext) -> list[Violation]:
         if re.search(rf"(?<!\w){re.escape(fold(phrase))}(?!\w)", folded):
             found.append(Violation("forbidden", f"never say '{phrase}'"))
 
-    link = str(persona.link.url).rstrip("/")
-    urls = [u.rstrip(".,!?)") for u in URL.findall(text)]
-    foreign = [u for u in urls if link.split("://", 1)[-1] not in u]
-    if foreign:
-        found.append(Violation("foreign_url", f"never write links other than {link}"))
-    if not context.link_allowed and any(u not in foreign for u in urls):
+    # The persona's link in any spelling is the link; any other URL-looking text is not.
+    carries_link = context.links.contains(text)
+    rest = context.links.replace(text, " ") if carries_link else text
+    urls = URL.findall(rest)
+    if urls:
+        found.append(Violation("foreign_url", f"never write links other than {persona.link.url}"))
+    if not context.link_allowed and carries_link:
         found.append(Violation("link_budget", "do not include the link in this reply"))
+    if context.link_required and not carries_link:
+        found.append(
+            Violation(
+                "missing_link",
+                f"this reply must include the link, calling it {persona.link.platform}: "
+                f"{persona.link.url}",
+            )
+        )
+    asked = sorted(kind.value for kind in asks_about(text) if kind.value in context.known)
+    if asked:
+        found.append(
+            Violation(
+                "already_known",
+                f"do not ask what they already told you ({', '.join(asked)}); "
+                "use what you know instead",
+            )
+        )
 
-    if (tokens and all(t in GENERIC for t in tokens)) or (not tokens and not urls):
+    if (tokens and all(t in GENERIC for t in tokens)) or (not tokens and not carries_link):
         found.append(Violation("generic", "say something specific to the conversation"))
 
     emoji_count = len(EMOJI.findall(text))

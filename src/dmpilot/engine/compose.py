@@ -8,23 +8,26 @@ already sent to several other contacts within the window).
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from dmpilot import metrics
 from dmpilot.brains.base import Brain, BrainError, BrainExhausted, BrainReply, BrainRequest
 from dmpilot.domain.decision import ContactState, Reason
+from dmpilot.domain.links import LinkMatcher
+from dmpilot.domain.memory import FactKind, describe_known
 from dmpilot.domain.persona import Persona
 from dmpilot.domain.policy import TurnPlan
-from dmpilot.domain.prompt import build_prompt, turn_block
+from dmpilot.domain.ports import Clock
+from dmpilot.domain.prompt import Purpose, build_prompt, instructions, persona_block
 from dmpilot.domain.repetition import similar_contacts
 from dmpilot.domain.validator import ReplyContext, Violation, validate
 from dmpilot.engine.config import EngineConfig
 
 RecentOutbound = Callable[[datetime, int], Awaitable[list[tuple[int, str]]]]
+_KINDS = {kind.value for kind in FactKind}
 
 
 @dataclass(slots=True)
@@ -99,51 +102,68 @@ class Composer:
         brain: Brain,
         persona: Persona,
         config: EngineConfig,
+        *,
+        clock: Clock,
+        links: LinkMatcher,
         recent_outbound: RecentOutbound,
-        clock: Callable[[], datetime],
     ) -> None:
         self.brain = brain
         self.persona = persona
         self.config = config
-        self.recent_outbound = recent_outbound
         self.clock = clock
+        self.links = links
+        self.recent_outbound = recent_outbound
+        # Built once: byte-identical for every turn of every contact (the cached prefix).
+        self.block = persona_block(persona)
+        self.instructions = instructions(persona)
 
-    async def compose(self, plan: TurnPlan, state: ContactState, deadline: float) -> Composition:
-        stage = self.persona.stage(plan.stage)
+    async def compose(
+        self,
+        plan: TurnPlan,
+        state: ContactState,
+        deadline: float,
+        purpose: Purpose = Purpose.REPLY,
+    ) -> Composition:
         result = Composition()
-        link_allowed = plan.link_allowed
+        link_allowed, link_required = plan.link_allowed, plan.link_required
+        known = describe_known(
+            {FactKind(kind): value for kind, value in state.known.items() if kind in _KINDS}
+        )
         feedback: tuple[str, ...] = ()
         violations: list[Violation] = []
         while result.attempts < self.config.max_attempts:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.clock.monotonic()
             if remaining <= 0:
                 result.reason = Reason.TIMEOUT
                 return result
+            current = replace(plan, link_allowed=link_allowed, link_required=link_required)
             prompt = build_prompt(
                 self.persona,
-                stage,
-                plan.language,
-                link_allowed,
+                current,
                 state.history,
                 state.pending,
-                state.recent_replies,
-                feedback,
+                purpose=purpose,
+                contact_name=state.name,
+                known=tuple(known),
+                recent_replies=state.recent_replies,
+                feedback=feedback,
+                block=self.block,
             )
             request = BrainRequest(
                 persona=self.persona,
-                stage=stage,
-                language=plan.language,
-                link_allowed=link_allowed,
+                plan=current,
                 prompt=prompt,
                 pending=state.pending,
                 recent_replies=state.recent_replies,
                 contact_id=state.contact_id,
                 contact_name=state.name,
                 timeout_seconds=remaining,
+                purpose=purpose,
+                link_allowed=link_allowed,
                 rejected=tuple(result.rejected),
             )
             result.attempts += 1
-            started = time.monotonic()
+            started = self.clock.monotonic()
             try:
                 reply = await asyncio.wait_for(self.brain.generate(request), timeout=remaining)
             except TimeoutError:
@@ -155,7 +175,7 @@ class Composer:
             except BrainError as exc:
                 result.reason, result.error = Reason.ERROR, str(exc)
                 return result
-            elapsed = time.monotonic() - started
+            elapsed = self.clock.monotonic() - started
             result.add(reply, int(elapsed * 1000))
             _observe_brain(self.brain.name, elapsed, reply)
 
@@ -164,12 +184,14 @@ class Composer:
                 language=plan.language,
                 link_allowed=link_allowed,
                 recent_replies=state.recent_replies,
-                # The instructions only: the do-not-repeat list quotes the contact's own
-                # replies, which are no secret.
-                system_prompt=f"{prompt.persona_block}\n"
-                + turn_block(self.persona, stage, plan.language, link_allowed, ()),
+                # The directions only: facts, examples and the do-not-repeat list may be
+                # echoed, the rules may not.
+                system_prompt=self.instructions,
                 similarity_threshold=self.config.similarity_threshold,
                 leak_threshold=self.config.leak_threshold,
+                links=self.links,
+                link_required=link_required,
+                known=frozenset(state.known),
             )
             violations = validate(reply.text, context)
             if not violations and self.brain.checks_broadcast:
@@ -184,12 +206,18 @@ class Composer:
             result.rejected.append(reply.text)
             feedback = tuple(dict.fromkeys(v.message for v in violations))
             if any(v.code == "link_budget" for v in violations):
-                link_allowed = False  # over budget: regenerate without the link
+                link_allowed = link_required = False  # regenerate without the link
         result.reason = _reason_for(violations)
         return result
 
+    async def broadcast_lines(self, texts: Sequence[str], contact_id: int) -> set[int]:
+        """Which of `texts` were already sent to several other contacts lately (exit lines)."""
+        if not self.brain.checks_broadcast:
+            return set()
+        return {i for i, text in enumerate(texts) if await self._broadcast(text, contact_id)}
+
     async def _broadcast(self, text: str, contact_id: int) -> list[Violation]:
-        since = self.clock() - self.config.broadcast_window
+        since = self.clock.now() - self.config.broadcast_window
         others = await self.recent_outbound(since, contact_id)
         matches = similar_contacts(text, others, self.config.similarity_threshold)
         if len(matches) >= self.config.broadcast_contacts:

@@ -1,17 +1,13 @@
-"""The engine's configuration and its one clock."""
+"""The engine's configuration: the turn's timings and limits, delivery and retries."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+from dmpilot.domain.delivery import DeliveryMode, RetryPolicy
 from dmpilot.domain.guard import GuardConfig
 from dmpilot.settings import Settings
-
-
-def utcnow() -> datetime:
-    """Naive UTC: the one time representation stored on SQLite and PostgreSQL alike."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +21,30 @@ class EngineConfig:
     similarity_threshold: float = 80.0
     broadcast_contacts: int = 3
     broadcast_window: timedelta = timedelta(hours=1)
-    daily_new_conversations: int = 150
+    daily_new_conversations: int = 50
     leak_threshold: float = 0.3
     guard: GuardConfig | None = None  # None: the anomaly guard is off
     public_url: str | None = None  # set: replies carry a tracked /l/<token> link
+    delivery: DeliveryMode = DeliveryMode.INLINE
+    inline_seconds: float = 6.0  # hybrid: how long the webhook waits for the reply
+    # A turn the worker runs has no ManyChat window to fit in: it may take longer.
+    worker_budget_seconds: float = 45.0
+    turn_retry_attempts: int = 4  # failed turns (model error, timeout) owed again
+    turn_retry_seconds: float = 30.0  # first retry delay; doubles each time
+    send_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    send_lease: timedelta = timedelta(seconds=60)  # longer than a send can take
+    min_send_gap: timedelta = timedelta(seconds=2)  # between two sends to one contact
+    sends_per_second: int = 20  # account-wide; ManyChat's sendContent allows about 25
+
+    @property
+    def settle(self) -> timedelta:
+        """How old an undecided message must be before a repeat of it takes its turn:
+        past its own request's coalesce window, so a racing copy stays a duplicate."""
+        return timedelta(seconds=self.coalesce_seconds + 1.0)
+
+    @property
+    def worker_lease(self) -> timedelta:
+        return max(self.lease, timedelta(seconds=self.worker_budget_seconds + 5))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -53,4 +69,13 @@ class EngineConfig:
             if settings.guard_enabled
             else None,
             public_url=settings.public_url if settings.track_links else None,
+            delivery=settings.delivery_mode,
+            inline_seconds=settings.inline_seconds,
+            worker_budget_seconds=settings.worker_budget_seconds,
+            turn_retry_attempts=settings.turn_retry_attempts,
+            turn_retry_seconds=settings.turn_retry_seconds,
+            send_retry=RetryPolicy(max_attempts=settings.send_attempts),
+            send_lease=timedelta(seconds=settings.send_lease_seconds),
+            min_send_gap=timedelta(seconds=settings.min_send_gap_seconds),
+            sends_per_second=settings.sends_per_second,
         )

@@ -1,12 +1,6 @@
 """Persistence: the schema, migrations and every query. No SQL lives outside this package."""
 
-from dmpilot.store.store import (
-    CommitKind,
-    ControlState,
-    Recorded,
-    Store,
-    TurnCommit,
-    TurnRejected,
-)
+from dmpilot.store.store import Store
+from dmpilot.store.units import ReadUnit, WriteUnit
 
-__all__ = ["CommitKind", "ControlState", "Recorded", "Store", "TurnCommit", "TurnRejected"]
+__all__ = ["ReadUnit", "Store", "WriteUnit"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,27 +12,50 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any fixed number: every dmpilot process that migrates takes the same advisory lock.
 _PG_MIGRATION_LOCK = 0x646D_7069
 
 
+SUPPORTED = "sqlite:///path/to/dmpilot.db or postgresql://user:password@host:5432/dbname"
+
+
+class UnsupportedDatabase(ValueError):
+    """A database URL dmpilot cannot use; the message says which ones it can."""
+
+
 def normalize_url(url: str) -> URL:
     """Accept plain `postgresql://` URLs and use the psycopg 3 driver for them."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise UnsupportedDatabase(f"{url!r} is not a database URL; use {SUPPORTED}") from exc
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        return parsed
+    raise UnsupportedDatabase(
+        f"dmpilot does not support {parsed.drivername!r} databases; use {SUPPORTED}"
+    )
 
 
-def create_db_engine(url: str, pool_size: int = 10) -> Engine:
+def masked_url(url: str | URL) -> str:
+    """A database URL fit for logs, banners and error messages: the password hidden."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except ArgumentError:
+        return "<not a database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def create_db_engine(url: str, pool_size: int = 5) -> Engine:
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, pool_size)
-    return create_engine(
-        parsed, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
-    )
+    # Each process holds at most pool_size + max_overflow connections (README: sizing).
+    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
 def _sqlite_engine(url: URL, pool_size: int) -> Engine:
@@ -72,7 +96,7 @@ def _alembic_config() -> Config:
 
 
 @contextmanager
-def _sqlite_migration_lock(engine: Engine):  # type: ignore[no-untyped-def]
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
     database = engine.url.database
     if not database or database == ":memory:":
         yield

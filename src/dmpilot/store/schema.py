@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 # BIGINT on PostgreSQL, INTEGER (rowid alias, autoincrementing) on SQLite.
@@ -51,7 +52,13 @@ contacts = Table(
     # blocks a contact for good.
     Column("lease_owner", String(64)),
     Column("lease_expires_at", DateTime),
+    # A turn the worker owes this contact (push / hybrid delivery, retries), and when.
+    Column("turn_due_at", DateTime),
+    Column("turn_attempts", Integer, nullable=False, server_default="0"),
+    # An opt-out stopped this contact while it was active: one goodbye is owed.
+    Column("goodbye_due", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("channel", "external_id"),
+    Index(None, "turn_due_at"),
 )
 
 messages = Table(
@@ -78,6 +85,8 @@ messages = Table(
     Column("attempts", Integer),
     # Outbound only: key of the normalised text (domain.repetition.text_key), for audits.
     Column("text_key", String(16)),
+    # Outbound only: its delivery was cancelled, so the contact never saw it.
+    Column("cancelled", Boolean, nullable=False, server_default=false()),
     Index(None, "contact_id", "id"),
     Index(None, "contact_id", "text_key"),
     Index(None, "created_at"),
@@ -100,12 +109,60 @@ turns = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    # What started the turn (domain.turns): one turn per (contact, trigger), ever.
+    Column("trigger", String(64), nullable=False),
     # The newest inbound this turn answers; everything up to it is answered with it.
     Column("last_inbound_id", Id, nullable=False),
     Column("stage", String(32), nullable=False),
+    # sent | exit | goodbye; cancelled when its delivery was fenced off (what it
+    # answered is then pending again)
     Column("outcome", String(16), nullable=False),
     Column("created_at", DateTime, nullable=False),
-    UniqueConstraint("contact_id", "last_inbound_id"),
+    UniqueConstraint("contact_id", "trigger"),
+    Index(None, "contact_id", "last_inbound_id"),
+)
+
+# What a contact told us about themselves (domain.memory), one value per kind.
+contact_facts = Table(
+    "contact_facts",
+    metadata,
+    Column("contact_id", Id, ForeignKey("contacts.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("message_id", Id),  # the message that told us last
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# The outbox: every committed outbound text, one row per message, written in the same
+# transaction as the message. Workers claim rows with an expiring lease and record the
+# outcome (domain.delivery.DeliveryState).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+    Column("turn_id", Id),
+    Column("channel", String(32), nullable=False),
+    Column("recipient", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("via", String(16)),
+    Column("not_before", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("provider_message_id", String(128)),
+    Column("claimed_by", String(64)),
+    Column("claimed_at", DateTime),
+    Column("claim_expires_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    UniqueConstraint("message_id"),
+    Index(None, "state", "not_before"),
+    Index(None, "contact_id", "id"),
+    Index(None, "claimed_at"),
 )
 
 events = Table(
@@ -121,6 +178,7 @@ events = Table(
     Column("latency_ms", Integer),
     Column("detail", JSON),
     Index(None, "created_at"),
+    Index(None, "message_id"),
     Index(None, "contact_id", "id"),
     Index(None, "kind", "reason"),
 )

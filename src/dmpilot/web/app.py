@@ -1,152 +1,83 @@
-"""The HTTP surface: ManyChat webhook, health, kill switch."""
+"""The HTTP app: routers per area over one wired system (bootstrap.py)."""
 
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from anyio import to_thread
-from fastapi import Depends, FastAPI, Query, Request, Response
-from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import SQLAlchemyError
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
-from dmpilot import __version__, metrics
-from dmpilot.brains import build_brain
-from dmpilot.channels import PayloadError, manychat
+from dmpilot import __version__
+from dmpilot.bootstrap import System, bootstrap
 from dmpilot.domain.language import load_models
-from dmpilot.engine import Engine, EngineConfig, utcnow
-from dmpilot.personas import load_persona
 from dmpilot.settings import Settings
-from dmpilot.store import Store
-from dmpilot.web.auth import require_token
-from dmpilot.web.errors import ApiError, install_error_handlers, read_json, read_model
+from dmpilot.web import admin, manychat, ops
+from dmpilot.web.deps import DocsAuthorized
+from dmpilot.web.errors import install_error_handlers
 
 log = logging.getLogger("dmpilot.web")
 
 
-class ConvertedRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    subscriber_id: str | int
-    channel: str = "manychat"
-
-
-class PauseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=500)
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    persona = load_persona(settings.persona)
+def create_app(settings: Settings | None = None, *, system: System | None = None) -> FastAPI:
+    system = system or bootstrap(settings)
+    settings = system.settings
+    # Fail at start, not at the first message: persona, database, language models.
+    _ = system.persona, system.store
     load_models()
-    store = Store.open(settings.database_url)
-    brain = build_brain(settings)
-    engine = Engine(store, brain, persona, EngineConfig.from_settings(settings))
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
-        yield
-        await brain.aclose()
-        store.close()
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.runs_worker:
+            system.worker.start()
+        try:
+            yield
+        finally:
+            await system.aclose()
 
-    app = FastAPI(title="dmpilot", version=__version__, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.store = store
-    app.state.engine = engine
+    # The interactive docs would describe every route to anyone: off unless asked for,
+    # and then behind the token.
+    app = FastAPI(
+        title="dmpilot",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.system = system
     install_error_handlers(app)
-    authorized = [Depends(require_token)]
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        try:
-            state = await to_thread.run_sync(store.control)
-        except SQLAlchemyError as exc:
-            raise ApiError(503, "the database is not answering", [type(exc).__name__]) from exc
-        return {"status": "ok", "paused": state.paused, "brain": brain.name, "version": __version__}
-
-    @app.post("/webhooks/manychat", dependencies=authorized)
-    async def manychat_webhook(
-        request: Request,
-        format: Annotated[Literal["flat", "dynamic"], Query()] = "flat",
-    ) -> dict[str, Any]:
-        payload = await read_json(request, settings.max_body_bytes)
-        try:
-            inbound = manychat.parse(payload, utcnow())
-        except PayloadError as exc:
-            raise ApiError(422, "the ManyChat body is not usable", exc.problems) from exc
-        started = time.monotonic()
-        try:
-            decision = await engine.handle(inbound)
-        except SQLAlchemyError as exc:
-            # The message could not even be stored: say so, so ManyChat can retry it.
-            log.exception("could not store an inbound message")
-            raise ApiError(
-                503, "the database is not answering; the message was not stored"
-            ) from exc
-        outcome = decision.reason.value if decision.reason else decision.action.value
-        metrics.WEBHOOKS.labels(outcome=outcome).inc()
-        metrics.TURN_SECONDS.observe(time.monotonic() - started)
-        if format == "dynamic":
-            return manychat.render_dynamic(decision)
-        return manychat.render_flat(decision)
-
-    @app.post("/admin/pause", dependencies=authorized)
-    async def pause(request: Request) -> dict[str, Any]:
-        body = await read_model(request, PauseRequest, 'send {"reason": "why you are pausing"}')
-        state = await to_thread.run_sync(store.set_paused, True, body.reason, "http", utcnow())
-        return {"paused": state.paused, "reason": state.reason}
-
-    @app.post("/admin/resume", dependencies=authorized)
-    async def resume() -> dict[str, Any]:
-        state = await to_thread.run_sync(store.set_paused, False, None, "http", utcnow())
-        return {"paused": state.paused, "reason": state.reason}
-
-    @app.post("/admin/contacts/converted", dependencies=authorized)
-    async def converted(request: Request) -> dict[str, Any]:
-        payload = await read_json(request, 16 * 1024)
-        try:
-            body = ConvertedRequest.model_validate(payload)
-        except ValueError as exc:
-            raise ApiError(
-                422, 'send {"subscriber_id": "<ManyChat subscriber id>"}', [str(exc)]
-            ) from exc
-        external_id = str(body.subscriber_id).strip()
-        found = await to_thread.run_sync(
-            store.mark_converted, body.channel, external_id, utcnow(), "http"
-        )
-        if not found:
-            raise ApiError(404, f"no contact {external_id!r} on channel {body.channel!r}")
-        return {"converted": True, "subscriber_id": external_id}
-
-    @app.get("/l/{token}", include_in_schema=False)
-    async def tracked_link(token: str, request: Request) -> RedirectResponse:
-        # Public: Instagram users follow it. Unknown tokens still reach the link.
-        if len(token) <= 24:
-            await to_thread.run_sync(
-                store.record_click, token, utcnow(), request.headers.get("user-agent")
-            )
-        return RedirectResponse(str(persona.link.url), status_code=302)
-
-    @app.get("/metrics", dependencies=authorized)
-    async def prometheus() -> Response:
-        body, content_type = metrics.render()
-        return Response(body, media_type=content_type)
-
-    @app.get("/admin/status", dependencies=authorized)
-    async def status() -> dict[str, Any]:
-        state = await to_thread.run_sync(store.control)
-        return {
-            "paused": state.paused,
-            "reason": state.reason,
-            "changed_at": state.changed_at.isoformat() if state.changed_at else None,
-            "brain": brain.name,
-            "persona": persona.name,
-        }
-
+    app.include_router(manychat.router)
+    app.include_router(admin.router)
+    app.include_router(ops.router)
+    if settings.api_docs:
+        _install_docs(app)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """The docs behind the token. A browser cannot send a bearer header, so these three
+    pages also take it as ?token=, and the page passes it on to the spec it loads."""
+
+    @app.get("/openapi.json", dependencies=DocsAuthorized, include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", dependencies=DocsAuthorized, include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=_spec_url(request), title="dmpilot")
+
+    @app.get("/redoc", dependencies=DocsAuthorized, include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        return get_redoc_html(openapi_url=_spec_url(request), title="dmpilot")
+
+
+def _spec_url(request: Request) -> str:
+    token = request.query_params.get("token")
+    return f"/openapi.json?{urlencode({'token': token})}" if token else "/openapi.json"
 
 
 def create_app_from_env() -> FastAPI:

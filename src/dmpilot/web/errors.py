@@ -11,6 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from dmpilot.domain.inbound import scrub
 
 log = logging.getLogger("dmpilot.web")
 M = TypeVar("M", bound=BaseModel)
@@ -54,14 +57,17 @@ async def read_json(request: Request, limit: int) -> Any:
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise too_large
+    except ClientDisconnect as exc:  # nobody is left to answer; nothing was stored
+        raise ApiError(400, "the client disconnected before sending the whole body") from exc
     if not body.strip():
         raise ApiError(400, "the body is empty; send a JSON object")
     try:
-        return json.loads(body)
+        return scrub(json.loads(body))
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"the body is not valid UTF-8 JSON: {exc.reason}") from exc
     except json.JSONDecodeError as exc:
@@ -97,7 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

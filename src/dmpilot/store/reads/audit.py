@@ -1,8 +1,10 @@
 """The audit's checks: set-based SQL (window functions over indexed columns), plus the live
-repetition code on each contact's last five replies for loops.
+code on the few rows SQL cannot judge: loops (fuzzy repetition on each contact's last five
+replies) and the link (every spelling, through domain.links).
 
 Every check returns {contact_id: count}. Times are compared in seconds with the
-dialect's own arithmetic (julianday on SQLite, epoch on PostgreSQL).
+dialect's own arithmetic (julianday on SQLite, epoch on PostgreSQL). Replies whose
+delivery was cancelled never reached anyone and are left out.
 """
 
 from __future__ import annotations
@@ -11,22 +13,25 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
     case,
+    false,
     func,
     literal,
+    or_,
     select,
 )
 
-from dmpilot.audit.findings import Finding
+from dmpilot.domain.findings import Finding
+from dmpilot.domain.links import LinkMatcher
 from dmpilot.domain.persona import Persona
 from dmpilot.domain.repetition import distinct_texts
-from dmpilot.store.schema import contacts, messages
+from dmpilot.store.schema import contacts, deliveries, messages
 
 LOOP_WINDOW = 5
 LOOP_MAX_DISTINCT = 2
@@ -43,9 +48,10 @@ class Scope:
     now: datetime
     persona: Persona
     similarity_threshold: float
+    links: LinkMatcher
 
     def messages_where(self) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = []
+        where: list[ColumnElement[bool]] = [messages.c.cancelled.is_(false())]
         if self.since is not None:
             where.append(messages.c.created_at >= self.since)
         if self.contact_id is not None:
@@ -55,7 +61,7 @@ class Scope:
 
 def seconds_between(db: Connection, later: Any, earlier: Any) -> ColumnElement[float]:
     if db.dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier)
+        return cast(ColumnElement[float], func.extract("epoch", later - earlier))
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
@@ -78,6 +84,7 @@ def sequence_checks(db: Connection, scope: Scope) -> dict[Finding, Counts]:
     found: dict[Finding, Counts] = defaultdict(dict)
     found.update(_conversation_order(db, scope))
     found.update(_timed_duplicates(db, scope))
+    found.update(delivery_problems(db, scope))
     return found
 
 
@@ -85,15 +92,18 @@ def _conversation_order(db: Connection, scope: Scope) -> dict[Finding, Counts]:
     """Along (contact, id): two replies in a row, and replies in another language than
     the message they answer (when that message's language is known and spoken)."""
     m = messages
-    per_contact = {"partition_by": m.c.contact_id, "order_by": m.c.id}
     rows = (
         select(
             m.c.contact_id,
             m.c.direction,
             m.c.kind,
             m.c.language,
-            func.lag(m.c.direction).over(**per_contact).label("previous_direction"),
-            func.lag(m.c.language).over(**per_contact).label("previous_language"),
+            func.lag(m.c.direction)
+            .over(partition_by=m.c.contact_id, order_by=m.c.id)
+            .label("previous_direction"),
+            func.lag(m.c.language)
+            .over(partition_by=m.c.contact_id, order_by=m.c.id)
+            .label("previous_language"),
         )
         .where(*scope.messages_where())
         .subquery("rows")
@@ -191,7 +201,7 @@ def repeated_exits(db: Connection, scope: Scope) -> Counts:
         .where(m.c.direction == "out", m.c.kind == "exit", *scope.messages_where())
         .subquery()
     )
-    condition = exits.c.previous_at.is_not(None)
+    condition: ColumnElement[bool] = exits.c.previous_at.is_not(None)
     days = scope.persona.reactivate_after_days
     if days is not None:
         gap = seconds_between(db, exits.c.created_at, exits.c.previous_at)
@@ -218,23 +228,46 @@ def sent_after_stop(db: Connection, scope: Scope) -> Counts:
 
 
 def links_over_budget(db: Connection, scope: Scope) -> Counts:
-    """Sends of the configured link beyond the budget since the contact's cycle began."""
+    """Messages carrying the persona's link, in any spelling or its tracked form, beyond
+    the budget since the contact's cycle began. SQL narrows to texts that name the link's
+    host or a tracked path; domain.links decides."""
     m, c = messages, contacts
-    link = str(scope.persona.link.url)
     budget = scope.persona.link.budget
+    named = or_(
+        *(func.lower(m.c.text).contains(host, autoescape=True) for host in scope.links.hosts),
+        m.c.text.contains("/l/", autoescape=True),
+    )
     query = (
-        select(m.c.contact_id, func.count())
+        select(m.c.contact_id, m.c.text)
         .join(c, c.c.id == m.c.contact_id)
         .where(
             m.c.direction == "out",
             m.c.created_at >= c.c.cycle_started_at,
-            m.c.text.contains(link, autoescape=True),
+            named,
             *scope.messages_where(),
         )
-        .group_by(m.c.contact_id)
-        .having(func.count() > budget)
     )
-    return {contact_id: count - budget for contact_id, count in db.execute(query)}
+    carried: Counts = defaultdict(int)
+    for contact_id, text in db.execute(query):
+        if scope.links.contains(text):
+            carried[contact_id] += 1
+    return {cid: count - budget for cid, count in carried.items() if count > budget}
+
+
+def delivery_problems(db: Connection, scope: Scope) -> dict[Finding, Counts]:
+    """Deliveries that ended `unknown` (maybe sent, maybe not) or `failed`."""
+    d = deliveries
+    where: list[ColumnElement[bool]] = [d.c.state.in_(("unknown", "failed"))]
+    if scope.since is not None:
+        where.append(d.c.created_at >= scope.since)
+    if scope.contact_id is not None:
+        where.append(d.c.contact_id == scope.contact_id)
+    query = (
+        select(d.c.contact_id, _flag(d.c.state == "unknown"), _flag(d.c.state == "failed"))
+        .where(*where)
+        .group_by(d.c.contact_id)
+    )
+    return _spread(db.execute(query), (Finding.DELIVERY_UNKNOWN, Finding.DELIVERY_FAILED))
 
 
 def unanswered(db: Connection, scope: Scope) -> Counts:
@@ -242,7 +275,7 @@ def unanswered(db: Connection, scope: Scope) -> Counts:
     m, c = messages, contacts
     last_out = (
         select(m.c.contact_id, func.max(m.c.id).label("last_out"))
-        .where(m.c.direction == "out")
+        .where(m.c.direction == "out", m.c.cancelled.is_(false()))
         .group_by(m.c.contact_id)
         .subquery()
     )
@@ -270,3 +303,39 @@ SINGLE_CHECKS: dict[Finding, Callable[[Connection, Scope], Counts]] = {
     Finding.LINK_OVER_BUDGET: links_over_budget,
     Finding.UNANSWERED: unanswered,
 }
+
+
+Progress = Callable[[str], None]
+STEPS = 1 + len(SINGLE_CHECKS)
+
+
+def run_checks(
+    db: Connection, scope: Scope, progress: Progress
+) -> tuple[dict[Finding, Counts], int, int]:
+    """Every check over the scope: (findings, messages in scope, contacts in scope)."""
+    found: dict[Finding, Counts] = {}
+    progress("duplicates, double replies, languages, deliveries")
+    found.update(sequence_checks(db, scope))
+    for finding, check in SINGLE_CHECKS.items():
+        progress(finding.value.lower().replace("_", " "))
+        found[finding] = check(db, scope)
+    row = db.execute(
+        select(func.count(), func.count(func.distinct(messages.c.contact_id))).where(
+            *scope.messages_where()
+        )
+    ).one()
+    return found, int(row[0]), int(row[1])
+
+
+def contact_names(db: Connection, ids: list[int]) -> dict[int, tuple[str, str | None]]:
+    """Subscriber id and username of each contact, for the report."""
+    names: dict[int, tuple[str, str | None]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = db.execute(
+            select(contacts.c.id, contacts.c.external_id, contacts.c.username).where(
+                contacts.c.id.in_(chunk)
+            )
+        )
+        names.update({cid: (external, username) for cid, external, username in rows})
+    return names

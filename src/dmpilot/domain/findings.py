@@ -19,6 +19,8 @@ class Finding(StrEnum):
     DOUBLE_REPLY = "DOUBLE_REPLY"  # two replies with no message from the contact between
     UNANSWERED = "UNANSWERED"  # inbound left without a reply (contact not stopped)
     WRONG_LANGUAGE = "WRONG_LANGUAGE"  # a reply in another language than the user's
+    DELIVERY_UNKNOWN = "DELIVERY_UNKNOWN"  # a send whose outcome is unknown: check by hand
+    DELIVERY_FAILED = "DELIVERY_FAILED"  # the channel refused a delivery for good
 
 
 @dataclass

@@ -1,0 +1,7 @@
+"""The `dmpilot` command: thin Typer commands over the one wired system (bootstrap.py)."""
+
+from dmpilot.cli import demo, inspect, operate, persona, serve
+from dmpilot.cli.app import run
+from dmpilot.cli.common import app
+
+__all__ = ["app", "demo", "inspect", "operate", "persona", "run", "serve"]

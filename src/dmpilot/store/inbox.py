@@ -1,0 +1,211 @@
+"""Storing inbound messages: exactly once, before any decision, with atomic dedup."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from dmpilot.domain.decision import EventKind, Reason
+from dmpilot.domain.delivery import CancelReason, DeliveryKind
+from dmpilot.domain.inbound import Inbound
+from dmpilot.domain.memory import Fact, FactKind, merge
+from dmpilot.domain.turns import Recorded
+from dmpilot.store.events import add_event
+from dmpilot.store.outbox import cancel_pending
+from dmpilot.store.schema import contact_facts, contacts
+from dmpilot.store.statements import Statements
+
+_KINDS = {kind.value for kind in FactKind}
+
+
+class Inbox:
+    __slots__ = ("db", "sql")
+
+    def __init__(self, db: Connection, sql: Statements) -> None:
+        self.db = db
+        self.sql = sql
+
+    def record(
+        self,
+        inbound: Inbound,
+        now: datetime,
+        *,
+        dedup_window: timedelta,
+        language: str | None,
+        safety_stop: Reason | None = None,
+        schedule_at: datetime | None = None,
+        settle: timedelta = timedelta(seconds=3),
+        owe_goodbye: bool = True,
+        facts: Sequence[Fact] = (),
+    ) -> Recorded:
+        """Store one delivery exactly once; recognise a repeat of it atomically.
+
+        `safety_stop` (a minor, an opt-out) stops the contact in the same transaction and
+        cancels whatever was queued for it, so nothing follows a "stop" or an "I'm 15".
+        `owe_goodbye`: the persona has a goodbye for an opt-out (else opt-outs are silent).
+        `facts`: what this message says about the contact (domain.memory), remembered.
+        `schedule_at` owes the contact a turn run by the worker at that time (push and
+        hybrid delivery): each new message pushes it back, so a burst gets one turn.
+        A repeat of a message that never got a decision (its request died, the database
+        failed mid-way) is handed the turn: `settle` is how old the original must be and
+        no turn may hold the contact, so a repeat racing the original stays a duplicate.
+        """
+        db, sql = self.db, self.sql
+        contact_id, stopped_at, stage, lease_expires_at, goodbye_due = db.execute(
+            sql.upsert_contact,
+            {
+                "channel": inbound.channel,
+                "external_id": inbound.contact_external_id,
+                "name": inbound.contact_name,
+                "username": inbound.contact_username,
+                "language": language,
+                "now": now,
+            },
+        ).one()
+        paused = bool(db.scalar(sql.paused))
+        stopped = stopped_at is not None
+        subscriber = inbound.contact_external_id
+
+        key = inbound.dedup_key()
+        if key is not None:
+            ids = {"contact_id": contact_id, "key": key}
+            claimed = db.execute(sql.claim_key, {**ids, "now": now, "cutoff": now - dedup_window})
+            if claimed.first() is None:
+                original, original_at = db.execute(sql.key_message, ids).one()
+                retake = (
+                    original is not None
+                    and (lease_expires_at is None or lease_expires_at <= now)
+                    and original_at is not None
+                    and original_at <= now - settle
+                    and not db.scalar(
+                        sql.decided, {"contact_id": contact_id, "message_id": original}
+                    )
+                )
+                if retake and schedule_at is not None:
+                    db.execute(sql.schedule_turn, {"b_id": contact_id, "b_due": schedule_at})
+                return Recorded(
+                    contact_id,
+                    subscriber,
+                    None,
+                    original,
+                    paused,
+                    stopped,
+                    stage,
+                    goodbye_due=bool(goodbye_due),
+                    retake=retake,
+                )
+
+        message_id = db.execute(
+            sql.insert_message,
+            {
+                "contact_id": contact_id,
+                "direction": "in",
+                "kind": inbound.kind.value,
+                "text": inbound.text,
+                "media_url": inbound.media_url,
+                "language": language,
+                "created_at": now,
+            },
+        ).scalar_one()
+        if key is not None:
+            db.execute(
+                sql.link_key,
+                {"b_contact_id": contact_id, "b_key": key, "b_message_id": message_id},
+            )
+        if facts:
+            self._remember(contact_id, message_id, facts, now)
+        applied = None
+        if safety_stop is not None:
+            applied, owed = self._stop(
+                contact_id,
+                message_id,
+                safety_stop,
+                was_active=not stopped,
+                owe_goodbye=owe_goodbye,
+                now=now,
+            )
+            if applied is not None:
+                goodbye_due = owed
+        if schedule_at is not None and not inbound.is_empty:
+            db.execute(sql.schedule_turn, {"b_id": contact_id, "b_due": schedule_at})
+        return Recorded(
+            contact_id,
+            subscriber,
+            message_id,
+            None,
+            paused,
+            stopped,
+            stage,
+            applied,
+            goodbye_due=bool(goodbye_due),
+        )
+
+    def _stop(
+        self,
+        contact_id: int,
+        message_id: int,
+        reason: Reason,
+        *,
+        was_active: bool,
+        owe_goodbye: bool,
+        now: datetime,
+    ) -> tuple[Reason | None, bool]:
+        """Apply a safety stop; (the stop applied or None, whether a goodbye is owed)."""
+        db, sql = self.db, self.sql
+        if reason is Reason.MINOR:
+            statement, params = sql.stop_minor, {"b_id": contact_id, "b_now": now}
+        else:
+            statement = sql.stop_opt_out
+            params = {"b_id": contact_id, "b_now": now, "b_owed": was_active and owe_goodbye}
+        if db.execute(statement, params).rowcount != 1:
+            return None, False
+        cancelled = cancel_pending(db, sql, contact_id, CancelReason.STOPPED.value, now)
+        owed = reason is Reason.OPT_OUT and was_active and owe_goodbye
+        if (
+            reason is Reason.OPT_OUT
+            and owe_goodbye
+            and any(row.kind == DeliveryKind.EXIT.value for row in cancelled)
+        ):
+            # The funnel's goodbye never went out: the opt-out goodbye takes its place.
+            owed = True
+            db.execute(
+                contacts.update().where(contacts.c.id == contact_id).values(goodbye_due=True)
+            )
+        add_event(db, now, EventKind.STOPPED, reason, contact_id=contact_id, message_id=message_id)
+        return reason, owed
+
+    def _remember(
+        self, contact_id: int, message_id: int, facts: Sequence[Fact], now: datetime
+    ) -> None:
+        db, sql = self.db, self.sql
+        known = {
+            FactKind(kind): value
+            for kind, value in db.execute(sql.facts, {"contact_id": contact_id})
+            if kind in _KINDS
+        }
+        for kind, value in merge(known, facts).items():
+            if known.get(kind) == value:
+                continue
+            row = sql.insert(contact_facts).values(
+                contact_id=contact_id,
+                kind=kind.value,
+                value=value[:200],
+                message_id=message_id,
+                updated_at=now,
+            )
+            db.execute(
+                row.on_conflict_do_update(
+                    index_elements=[contact_facts.c.contact_id, contact_facts.c.kind],
+                    set_={
+                        "value": row.excluded.value,
+                        "message_id": row.excluded.message_id,
+                        "updated_at": row.excluded.updated_at,
+                    },
+                )
+            )
+
+    def newest_inbound_id(self, contact_id: int) -> int | None:
+        newest: int | None = self.db.scalar(self.sql.newest_inbound, {"contact_id": contact_id})
+        return newest

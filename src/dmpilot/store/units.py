@@ -1,0 +1,159 @@
+"""Units of work: one transaction each, with what the engine and the read models need.
+
+`WriteUnit` is everything a decision writes (inbox, leases, turns, outbox, control,
+contacts, events); `ReadUnit` is every read model. Each guarantee is still one atomic
+statement or constraint inside the unit.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from dmpilot.domain.contacts import ContactInfo, ContactRef
+from dmpilot.domain.control import ControlState
+from dmpilot.domain.delivery import DeliveryState, WorkDue
+from dmpilot.domain.findings import Finding
+from dmpilot.store.bulk import Bulk
+from dmpilot.store.contacts import Contacts, find_contact
+from dmpilot.store.control import Control
+from dmpilot.store.events import EventLog
+from dmpilot.store.inbox import Inbox
+from dmpilot.store.links import Links
+from dmpilot.store.outbox import Outbox
+from dmpilot.store.reads import audit as audit_reads
+from dmpilot.store.reads import deliveries as delivery_reads
+from dmpilot.store.reads.history import TimelineEntry, timeline
+from dmpilot.store.reads.stats import RawStats, raw_stats
+from dmpilot.store.reads.summary import Summary, summary
+from dmpilot.store.schema import contacts, deliveries
+from dmpilot.store.statements import Statements
+from dmpilot.store.turns import Leases, Turns
+
+
+class WriteUnit:
+    __slots__ = (
+        "bulk",
+        "contacts",
+        "control",
+        "db",
+        "events",
+        "inbox",
+        "leases",
+        "links",
+        "outbox",
+        "turns",
+    )
+
+    def __init__(self, db: Connection, sql: Statements) -> None:
+        self.db = db
+        self.inbox = Inbox(db, sql)
+        self.leases = Leases(db, sql)
+        self.turns = Turns(db, sql)
+        self.outbox = Outbox(db, sql)
+        self.control = Control(db)
+        self.contacts = Contacts(db)
+        self.events = EventLog(db)
+        self.links = Links(db)
+        self.bulk = Bulk(db)
+
+
+class ReadUnit:
+    """Read models. On SQLite a read transaction never takes the write lock."""
+
+    __slots__ = ("db", "sql")
+
+    def __init__(self, db: Connection, sql: Statements) -> None:
+        self.db = db
+        self.sql = sql
+
+    def control(self) -> ControlState:
+        return Control(self.db).state()
+
+    def decision_mix(self, since: datetime) -> dict[tuple[str, str | None], int]:
+        return Control(self.db).decision_mix(since)
+
+    def newest_inbound_id(self, contact_id: int) -> int | None:
+        newest: int | None = self.db.scalar(self.sql.newest_inbound, {"contact_id": contact_id})
+        return newest
+
+    def new_conversations(self, day: date) -> int:
+        return self.db.scalar(self.sql.budget_used, {"day": day}) or 0
+
+    def recent_outbound(
+        self, since: datetime, exclude_contact: int, limit: int = 500
+    ) -> list[tuple[int, str]]:
+        """Replies sent to other contacts since `since`, newest first (broadcast check)."""
+        rows = self.db.execute(
+            self.sql.recent_outbound,
+            {"since": since, "contact_id": exclude_contact, "limit": limit},
+        ).all()
+        return [(contact_id, text) for contact_id, text in rows]
+
+    def work_due(self, now: datetime) -> WorkDue:
+        """Whether a claim would find turns or deliveries: two indexed probes, no lock."""
+        d = deliveries
+        turns_due = self.db.scalar(
+            select(contacts.c.id).where(contacts.c.turn_due_at <= now).limit(1)
+        )
+        deliveries_due = self.db.scalar(
+            select(d.c.id)
+            .where(
+                or_(
+                    and_(d.c.state == DeliveryState.PENDING.value, d.c.not_before <= now),
+                    and_(d.c.state == DeliveryState.SENDING.value, d.c.claim_expires_at <= now),
+                )
+            )
+            .limit(1)
+        )
+        return WorkDue(turns=turns_due is not None, deliveries=deliveries_due is not None)
+
+    def contact_count(self) -> int:
+        return self.db.scalar(select(func.count()).select_from(contacts)) or 0
+
+    def contacts_outside(self, channel: str) -> int:
+        """How many contacts are on other channels than `channel` (the demo's check)."""
+        return (
+            self.db.scalar(
+                select(func.count()).select_from(contacts).where(contacts.c.channel != channel)
+            )
+            or 0
+        )
+
+    def find_contact(self, ref: ContactRef) -> ContactInfo | None:
+        return find_contact(self.db, ref)
+
+    def timeline(self, contact_id: int) -> tuple[dict[str, object], list[TimelineEntry]]:
+        return timeline(self.db, contact_id)
+
+    def raw_stats(self, since: datetime | None) -> RawStats:
+        return raw_stats(self.db, since)
+
+    def summary(self, since: datetime) -> Summary:
+        return summary(self.db, since)
+
+    def deliveries(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        contact_id: int | None = None,
+        limit: int = 50,
+    ) -> list[delivery_reads.DeliveryRow]:
+        return delivery_reads.list_deliveries(
+            self.db, state=state, contact_id=contact_id, limit=limit
+        )
+
+    def delivery_counts(self) -> dict[DeliveryState, int]:
+        return delivery_reads.counts_by_state(self.db)
+
+    def oldest_pending_delivery(self) -> datetime | None:
+        return delivery_reads.oldest_pending(self.db)
+
+    def audit(
+        self, scope: audit_reads.Scope, progress: audit_reads.Progress
+    ) -> tuple[dict[Finding, audit_reads.Counts], int, int]:
+        return audit_reads.run_checks(self.db, scope, progress)
+
+    def contact_names(self, ids: list[int]) -> dict[int, tuple[str, str | None]]:
+        return audit_reads.contact_names(self.db, ids)
