@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dmpilot.brains.models import DEFAULT_MODEL
@@ -13,40 +20,81 @@ from dmpilot.domain.delivery import DeliveryMode
 
 BrainKind = Literal["scripted", "anthropic", "openai"]
 
+# Upper bounds: past these a value is a typo, and inf/1e308 would overflow timedelta or SQL.
+HOUR = 3600.0
+DAY = 86_400.0
+WEEK = 7 * DAY
+MAX_PRICE = 10_000.0  # US$ per million tokens, far above any model's list price
+
+# The name each secret is read from, for error messages (never the value).
+_SECRET_VARIABLES = {
+    "webhook_token": "DMPILOT_WEBHOOK_TOKEN",
+    "manychat_api_key": "DMPILOT_MANYCHAT_API_KEY",
+    "anthropic_api_key": "ANTHROPIC_API_KEY",
+    "openai_api_key": "OPENAI_API_KEY",
+}
+
+
+def clean_secret(variable: str, value: str) -> str | None:
+    """A secret with surrounding whitespace removed (a pasted key often ends in a newline);
+    None when blank. Secrets travel in HTTP headers, which carry visible ASCII only, so any
+    other character is refused here rather than failing, or leaking, at the first request."""
+    value = value.strip()
+    if not value:
+        return None
+    for position, char in enumerate(value, start=1):
+        if not "\x21" <= char <= "\x7e":
+            # Say what kind of character and where, never which: the value is a secret.
+            raise ValueError(
+                f"{variable} holds {_kind_of(char)} (character {position}): HTTP headers "
+                "carry visible ASCII only (no spaces, control characters, accents or "
+                "typographic quotes); copy the value again from its source"
+            )
+    return value
+
+
+def _kind_of(char: str) -> str:
+    if char.isspace():
+        return "a space"
+    return "a control character" if char.isascii() else "a non-ASCII character"
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DMPILOT_", extra="ignore")
+    # hide_input_in_errors: a ValidationError's text must never carry a secret it was given.
+    model_config = SettingsConfigDict(
+        env_prefix="DMPILOT_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "sqlite:///./dmpilot.db"
     webhook_token: SecretStr | None = None
     persona: Path | None = None
     brain: BrainKind | None = None
     model: str = DEFAULT_MODEL
-    cache_min_tokens: int | None = Field(None, ge=0)
-    dedup_window_seconds: float = Field(30.0, ge=0)
-    coalesce_seconds: float = Field(2.0, ge=0, le=30)
-    reply_budget_seconds: float = Field(7.0, gt=0, le=60)
-    lease_seconds: float = Field(20.0, gt=0)
+    cache_min_tokens: int | None = Field(None, ge=0, le=1_000_000)
+    dedup_window_seconds: float = Field(30.0, ge=0, le=WEEK, allow_inf_nan=False)
+    coalesce_seconds: float = Field(2.0, ge=0, le=30, allow_inf_nan=False)
+    reply_budget_seconds: float = Field(7.0, gt=0, le=60, allow_inf_nan=False)
+    lease_seconds: float = Field(20.0, gt=0, le=HOUR, allow_inf_nan=False)
     history_messages: int = Field(20, ge=1, le=200)
-    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_attempts: int = Field(3, ge=1, le=5)
-    similarity_threshold: float = Field(80.0, ge=50, le=100)
-    broadcast_contacts: int = Field(3, ge=1)
-    broadcast_window_seconds: float = Field(3600, gt=0)
-    daily_new_conversations: int = Field(50, ge=1)
-    leak_threshold: float = Field(0.3, gt=0, le=1)
+    similarity_threshold: float = Field(80.0, ge=50, le=100, allow_inf_nan=False)
+    broadcast_contacts: int = Field(3, ge=1, le=10_000)
+    broadcast_window_seconds: float = Field(3600, gt=0, le=WEEK, allow_inf_nan=False)
+    daily_new_conversations: int = Field(50, ge=1, le=1_000_000)
+    leak_threshold: float = Field(0.3, gt=0, le=1, allow_inf_nan=False)
     max_tokens: int = Field(200, ge=16, le=4096)
     guard_enabled: bool = True
-    guard_window_seconds: float = Field(600, gt=0)
-    guard_min_decisions: int = Field(20, ge=1)
-    guard_repetition_share: float = Field(0.3, gt=0, le=1)
-    guard_error_share: float = Field(0.5, gt=0, le=1)
+    guard_window_seconds: float = Field(600, gt=0, le=WEEK, allow_inf_nan=False)
+    guard_min_decisions: int = Field(20, ge=1, le=100_000)
+    guard_repetition_share: float = Field(0.3, gt=0, le=1, allow_inf_nan=False)
+    guard_error_share: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
     track_links: bool = False
     public_url: str | None = None
     # US$ per million tokens; unset: the model's own prices (brains/models.py).
-    price_input_per_mtok: float | None = Field(None, ge=0)
-    price_output_per_mtok: float | None = Field(None, ge=0)
-    seed: int = 0
+    price_input_per_mtok: float | None = Field(None, ge=0, le=MAX_PRICE, allow_inf_nan=False)
+    price_output_per_mtok: float | None = Field(None, ge=0, le=MAX_PRICE, allow_inf_nan=False)
+    seed: int = Field(0, ge=-(2**63), le=2**63 - 1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
     pool_size: int = Field(5, ge=1, le=50)
@@ -56,16 +104,16 @@ class Settings(BaseSettings):
     delivery: DeliveryMode | None = None
     manychat_api_key: SecretStr | None = None
     manychat_api_url: str = "https://api.manychat.com"
-    manychat_timeout_seconds: float = Field(10.0, gt=0, le=60)
-    inline_seconds: float = Field(6.0, gt=0, le=9)
-    worker_budget_seconds: float = Field(45.0, gt=0, le=300)
+    manychat_timeout_seconds: float = Field(10.0, gt=0, le=60, allow_inf_nan=False)
+    inline_seconds: float = Field(6.0, gt=0, le=9, allow_inf_nan=False)
+    worker_budget_seconds: float = Field(45.0, gt=0, le=300, allow_inf_nan=False)
     turn_retry_attempts: int = Field(4, ge=1, le=10)
-    turn_retry_seconds: float = Field(30.0, gt=0)
+    turn_retry_seconds: float = Field(30.0, gt=0, le=DAY, allow_inf_nan=False)
     send_attempts: int = Field(5, ge=1, le=20)
-    send_lease_seconds: float = Field(60.0, gt=0, le=3600)
-    min_send_gap_seconds: float = Field(2.0, ge=0)
+    send_lease_seconds: float = Field(60.0, gt=0, le=HOUR, allow_inf_nan=False)
+    min_send_gap_seconds: float = Field(2.0, ge=0, le=HOUR, allow_inf_nan=False)
     sends_per_second: int = Field(20, ge=1, le=100)
-    worker_poll_seconds: float = Field(0.5, gt=0, le=60)
+    worker_poll_seconds: float = Field(0.5, gt=0, le=60, allow_inf_nan=False)
     worker_concurrency: int = Field(8, ge=1, le=64)
     # `dmpilot serve` runs the delivery worker in-process; unset: on in push and hybrid
     # delivery, off inline (nothing is ever queued there).
@@ -88,8 +136,13 @@ class Settings(BaseSettings):
         "webhook_token", "anthropic_api_key", "openai_api_key", "manychat_api_key", mode="before"
     )
     @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _clean_secret(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str):
+            return value  # pydantic's own type error says what is wrong
+        name = info.field_name or ""
+        return clean_secret(_SECRET_VARIABLES.get(name, name), value)
 
     @model_validator(mode="after")
     def _brain_is_usable(self) -> Settings:

@@ -4,8 +4,10 @@ never blocks writing, and operators see why the bot is silent."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,8 +21,8 @@ from dmpilot.personas import bundled_persona_path, load_persona
 from dmpilot.runtime import utcnow
 from dmpilot.store import Store
 from dmpilot.store.schema import contacts, messages
-from fakes.anthropic_api import FakeAnthropic
-from support import TOKEN, Server, auth, run_cli
+from fakes.anthropic_api import Behaviour, FakeAnthropic
+from support import TOKEN, Server, auth, run_cli, wait_until
 
 S = "\\ud800"  # a lone surrogate, as JSON writes it
 BAD_NAME = f"Sam{S}"
@@ -292,3 +294,42 @@ def test_a_read_never_holds_the_write_lock(tmp_path: Path) -> None:
         assert done.is_set()
     finally:
         store.close()
+
+
+def test_a_turn_killed_mid_way_is_explained_after_the_restart(
+    start_server: Callable[..., Server], anthropic_fake: FakeAnthropic, database_url: str
+) -> None:
+    """kill -9 while the model is writing: the next server start records `interrupted`."""
+    anthropic_fake.queue(Behaviour(text="this reply never leaves", delay=30))
+    brain = {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": anthropic_fake.url}
+    short = {"DMPILOT_DEDUP_WINDOW_SECONDS": "1", "DMPILOT_LEASE_SECONDS": "1"}
+    first = start_server(
+        DMPILOT_DATABASE_URL=database_url, DMPILOT_REPLY_BUDGET_SECONDS="2", **brain, **short
+    )
+    calls = len(anthropic_fake.requests)
+    body = {"subscriber": {"id": "killed-mid-turn"}, "last_input_text": "hello, anyone?"}
+
+    def send() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{first.url}/webhooks/manychat", json=body, headers=auth(), timeout=10)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    wait_until(lambda: len(anthropic_fake.requests) > calls, 10, "the model call")
+    assert first.process is not None
+    first.process.kill()  # kill -9: the turn dies between the model and the decision
+    sender.join()
+
+    def reasons() -> list[str]:
+        store = Store.open(database_url, pool_size=1, run_migrations=False)
+        try:
+            with store.reading() as reads:
+                return list(reads.db.scalars(sa.text("SELECT reason FROM events")))
+        finally:
+            store.close()
+
+    assert reasons() == []  # stored, never decided
+    # Past the lease the dead turn held and the window a retry could use: 2 + 1 + 1 s.
+    time.sleep(4.5)
+    start_server(DMPILOT_DATABASE_URL=database_url, DMPILOT_REPLY_BUDGET_SECONDS="1", **short)
+    wait_until(lambda: reasons() == ["interrupted"], 20, "the interrupted turn explained")

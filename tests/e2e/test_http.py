@@ -90,6 +90,9 @@ def test_dynamic_block_format(client: httpx.Client) -> None:
         ({"subscriber": {"id": "1"}, "last_input_text": {"text": "x"}}, 422, "last_input_text"),
         ({"subscriber": {"id": "1"}, "last_input_text": 12}, 422, "last_input_text"),
         (b"[" * 100_000 + b"]" * 100_000, 400, "JSON"),
+        ({"subscriber": {"id": "12\n34"}, "last_input_text": "hi"}, 422, "control characters"),
+        ({"subscriber": {"id": "12\t34"}, "last_input_text": "hi"}, 422, "control characters"),
+        ({"id": "9\u001b[31m", "last_input_text": "hi"}, 422, "control characters"),
     ],
 )
 def test_bad_input_is_a_clear_4xx(
@@ -106,6 +109,15 @@ def test_a_2mb_body_is_refused(client: httpx.Client) -> None:
     response = webhook(client, big)
     assert response.status_code == 413
     assert "larger than" in response.json()["error"]
+    assert "ManyChat" in response.json()["error"]
+
+
+def test_an_oversized_admin_body_is_not_told_about_manychat(client: httpx.Client) -> None:
+    response = client.post("/admin/pause", json={"reason": "x" * 40_000})
+    assert response.status_code == 413, response.text
+    payload = response.json()
+    assert "admin request body" in payload["error"]
+    assert "ManyChat" not in payload["error"] + " ".join(payload.get("problems", []))
 
 
 def test_lone_surrogates_and_unknown_fields_are_fine(client: httpx.Client) -> None:

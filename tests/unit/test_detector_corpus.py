@@ -1,7 +1,9 @@
 """Precision and recall of every detector over the labelled corpus tests/data/detectors.yaml.
 
 Each message's label set is compared with what the detectors say, over all messages, so a
-detector is charged for every false alarm anywhere in the corpus. The table is printed on
+detector is charged for every false alarm anywhere in the corpus. `claims_human`, the
+validator's check on the persona's own replies, is scored the same way over the corpus's
+`drafts`. The table is printed on
 every run (`pytest tests/unit/test_detector_corpus.py`); docs/detectors.md explains the
 thresholds and holds the last measured figures.
 """
@@ -22,6 +24,7 @@ from dmpilot.domain.safety import (
     OptOut,
     asks_for_human,
     asks_if_bot,
+    claims_human,
     fold,
     opt_out_level,
     opts_out,
@@ -46,6 +49,8 @@ DETECTORS: dict[str, Callable[[str], bool]] = {
     "asks_human": asks_for_human,
     **{intent.value: _has_intent(intent) for intent in Intent},
 }
+# Run over the persona's drafts, not the contacts' messages.
+DRAFT_DETECTORS: dict[str, Callable[[str], bool]] = {"claims_human": claims_human}
 
 # docs/detectors.md says why each threshold is what it is. Missing a minor or an explicit
 # opt-out is never acceptable; a false alarm costs a conversation, never safety, but no
@@ -54,6 +59,7 @@ MIN_PRECISION = 0.95
 MIN_RECALL: dict[str, float] = {
     "minor": 1.0,
     "opt_out": 1.0,
+    "claims_human": 1.0,
     "opt_out_ambiguous": 0.95,
     "asks_bot": 0.95,
     "asks_human": 0.95,
@@ -88,6 +94,14 @@ KNOWN_FALSE_POSITIVES: list[tuple[str, frozenset[str]]] = [
     ("how much I love this photo!", frozenset()),
     ("price of flights these days", frozenset()),
     ("I don't want to meet you", frozenset()),
+    ("my 11 year old son loves your photos", frozenset()),
+    ("I have 2 kids aged 15 and 17", frozenset()),
+    ("17 ans d'expérience", frozenset()),
+    ("year 2011 was great", frozenset()),
+    ("I've been shooting for 15 years", frozenset()),
+    ("turned 15 minutes late", frozenset()),
+    ("in 2015 I went to Japan", frozenset()),
+    ("my daughter is in 9th grade", frozenset()),
 ]
 
 
@@ -125,19 +139,28 @@ class Score:
 
 
 @cache
-def corpus() -> tuple[Message, ...]:
+def _load(section: str) -> tuple[Message, ...]:
     raw = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
     return tuple(
         Message(str(item["text"]), str(item["lang"]), frozenset(item["labels"] or []))
-        for item in raw["messages"]
+        for item in raw[section]
     )
 
 
-@cache
-def scores() -> dict[str, Score]:
-    table = {name: Score(name) for name in DETECTORS}
-    for message in corpus():
-        for name, detect in DETECTORS.items():
+def corpus() -> tuple[Message, ...]:
+    return _load("messages")
+
+
+def drafts() -> tuple[Message, ...]:
+    return _load("drafts")
+
+
+def _score(
+    messages: tuple[Message, ...], detectors: dict[str, Callable[[str], bool]]
+) -> dict[str, Score]:
+    table = {name: Score(name) for name in detectors}
+    for message in messages:
+        for name, detect in detectors.items():
             score, said, truth = table[name], detect(message.text), name in message.labels
             score.support += truth
             if said and truth:
@@ -147,6 +170,11 @@ def scores() -> dict[str, Score]:
             elif truth:
                 score.false_negatives.append(message)
     return table
+
+
+@cache
+def scores() -> dict[str, Score]:
+    return {**_score(corpus(), DETECTORS), **_score(drafts(), DRAFT_DETECTORS)}
 
 
 def render(table: dict[str, Score]) -> str:
@@ -163,10 +191,12 @@ def render(table: dict[str, Score]) -> str:
     return "\n".join(lines)
 
 
-def _listing(title: str, messages: list[Message]) -> str:
+def _listing(
+    title: str, messages: list[Message], detectors: dict[str, Callable[[str], bool]] = DETECTORS
+) -> str:
     rows = [
         f"  [{m.lang}] {m.text!r}  labels={sorted(m.labels)}"
-        f"  detected={sorted(n for n, d in DETECTORS.items() if d(m.text))}"
+        f"  detected={sorted(n for n, d in detectors.items() if d(m.text))}"
         for m in messages
     ]
     return f"{title} ({len(messages)}):\n" + "\n".join(rows) if rows else ""
@@ -180,13 +210,17 @@ def test_corpus_size_and_languages() -> None:
     assert min(per_language.values()) >= MIN_PER_LANGUAGE, per_language
 
 
-def test_corpus_is_well_formed() -> None:
-    messages = corpus()
-    unknown = [m for m in messages if not m.labels <= DETECTORS.keys()]
-    assert not unknown, _listing("unknown labels", unknown)
+@pytest.mark.parametrize(
+    ("section", "detectors"), [("messages", DETECTORS), ("drafts", DRAFT_DETECTORS)]
+)
+def test_corpus_is_well_formed(section: str, detectors: dict[str, Callable[[str], bool]]) -> None:
+    messages = _load(section)
+    unknown = [m for m in messages if not m.labels <= detectors.keys()]
+    assert not unknown, _listing("unknown labels", unknown, detectors)
     texts = Counter(m.text for m in messages)
     assert not [t for t, n in texts.items() if n > 1], "duplicate messages"
     assert all(m.text.strip() for m in messages)
+    assert {m.lang for m in messages} == set(LANGUAGES)
 
 
 @pytest.mark.parametrize(("phrase", "labels"), KNOWN_FALSE_POSITIVES)
@@ -200,13 +234,17 @@ def test_report(capsys: pytest.CaptureFixture[str]) -> None:
     """Always prints the table, even without -s."""
     table = scores()
     with capsys.disabled():
-        print(f"\n\ndetectors over {len(corpus())} messages ({CORPUS.name})\n{render(table)}\n")
+        print(
+            f"\n\ndetectors over {len(corpus())} messages and {len(drafts())} drafts "
+            f"({CORPUS.name})\n{render(table)}\n"
+        )
     assert set(table) == set(MIN_RECALL)
 
 
-@pytest.mark.parametrize("detector", list(DETECTORS))
+@pytest.mark.parametrize("detector", [*DETECTORS, *DRAFT_DETECTORS])
 def test_detector_meets_its_thresholds(detector: str) -> None:
     score = scores()[detector]
+    detectors = DRAFT_DETECTORS if detector in DRAFT_DETECTORS else DETECTORS
     problems = []
     if score.precision < MIN_PRECISION:
         problems.append(f"precision {score.precision:.1%} < {MIN_PRECISION:.0%}")
@@ -215,7 +253,7 @@ def test_detector_meets_its_thresholds(detector: str) -> None:
     assert not problems, "\n".join(
         [
             f"{detector}: " + "; ".join(problems),
-            _listing("false positives", score.false_positives),
-            _listing("false negatives (missed)", score.false_negatives),
+            _listing("false positives", score.false_positives, detectors),
+            _listing("false negatives (missed)", score.false_negatives, detectors),
         ]
     )

@@ -153,7 +153,8 @@ def test_any_text_is_sanitised(text: str, subscriber_id: str | int) -> None:
     try:
         got = parse(body, NOW)
     except PayloadError:
-        assert not str(subscriber_id).strip()
+        ident = str(subscriber_id).strip()
+        assert not ident or any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in ident)
         return
     assert not any(0xD800 <= ord(ch) <= 0xDFFF for ch in got.text)
     assert not any(ord(ch) < 32 and ch != "\n" for ch in got.text)
@@ -181,3 +182,13 @@ def test_render_flat_and_dynamic() -> None:
     goodbye = Decision(Action.EXIT, "stopped", text="bye!", reason=Reason.CAP)
     assert render_flat(goodbye)["should_stop"] is True
     assert render_flat(goodbye)["should_send"] is True
+
+
+def test_control_characters_leave_names_and_usernames() -> None:
+    body = {
+        "subscriber": {"id": "77", "name": "Sam\n\x1b[31mRed", "ig_username": "sam\r\n"},
+        "last_input_text": "hi",
+    }
+    inbound = parse(body, NOW)
+    assert inbound.contact_name == "Sam [31mRed"
+    assert inbound.contact_username == "sam"

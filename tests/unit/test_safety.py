@@ -47,6 +47,17 @@ def test_fold() -> None:
         "tenho 15 anos",
         "to no 9 ano",
         "estou no ensino médio",
+        "still in school, year 11 lol",
+        "year 11 student",
+        "in 9th grade",
+        "i just turned 15",
+        "sophomore in high school",
+        "freshman in high school",
+        "je viens d'avoir 15 ans",
+        "acabo de cumplir 15",
+        "ho appena compiuto 15 anni",
+        "ich bin gerade 15 geworden",
+        "acabei de fazer 15",
     ],
 )
 def test_minors_are_recognised(text: str) -> None:
@@ -68,6 +79,14 @@ def test_minors_are_recognised(text: str) -> None:
         "I'm in Germany",
         "high school was fun",
         "I have 15 photos",
+        "my 11 year old son loves your photos",
+        "I have 2 kids aged 15 and 17",
+        "17 ans d'expérience",
+        "year 2011 was great",
+        "I've been shooting for 15 years",
+        "turned 15 minutes late",
+        "in 2015 I went to Japan",
+        "my daughter is in 9th grade",
     ],
 )
 def test_adults_and_numbers_are_not_minors(text: str) -> None:
@@ -132,6 +151,11 @@ def test_not_opt_outs(text: str) -> None:
         "bist du echt?",
         "você é um robô?",
         "vc é humano?",
+        "is this actually you typing or an assistant?",
+        "is it you or an assistant typing",
+        "is it you or a bot typing?",
+        "is it you or an AI typing",
+        "am I talking to you or to a program",
     ],
 )
 def test_bot_questions(text: str) -> None:
@@ -150,6 +174,8 @@ def test_bot_questions(text: str) -> None:
         "that is a real nice photo",
         "are you in paris?",
         "is this in Bali?",
+        "is this real or edited?",
+        "are you a real photographer?",
     ],
 )
 def test_not_bot_questions(text: str) -> None:
@@ -174,6 +200,17 @@ def test_injection() -> None:
         "soy una persona real",
         "ich bin kein bot",
         "não sou um robô",
+        "it's really me typing, not some program lol",
+        "not a bot lol",
+        "i'm not a bot",
+        "no bot here",
+        "no AI here",
+        "definitely human",
+        "pas un bot, promis",
+        "no es un bot jaja",
+        "nessun bot qui",
+        "kein Bot hier",
+        "não é um robô",
     ],
 )
 def test_human_claims(reply: str) -> None:
@@ -187,6 +224,11 @@ def test_human_claims(reply: str) -> None:
         "i'm really into golden hour",
         "that's a real nice place",
         "je suis à Lisbonne cette semaine",
+        "I'm not a human, I'm an AI assistant",
+        "this photo is not AI generated, I shot it on film",
+        "keine KI-Bearbeitung",
+        "não ia dar tempo",
+        "no program to install, just lightroom",
     ],
 )
 def test_not_human_claims(reply: str) -> None:

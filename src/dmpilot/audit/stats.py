@@ -12,7 +12,7 @@ from dmpilot.domain.persona import Persona
 from dmpilot.store.reads.stats import RawStats
 
 BLOCKED_REASONS = ("duplicate", "coalesced", "repetition", "broadcast", "invalid")
-ERROR_REASONS = ("error", "timeout", "busy", "lease_lost")
+ERROR_REASONS = ("error", "timeout", "busy", "lease_lost", "interrupted")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ CHANNEL = "manychat"
 OptionalText = StrictStr | None
 # A ManyChat variable its External Request did not fill in, e.g. "{{user_id}}".
 PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MISCONFIGURED = "the External Request body is misconfigured: a ManyChat variable was sent unfilled"
 
 
@@ -73,6 +74,12 @@ class _Subscriber(_Lenient):
             )
         if len(text) > MAX_EXTERNAL_ID_CHARS:
             raise ValueError(f"must be at most {MAX_EXTERNAL_ID_CHARS} characters")
+        if CONTROL.search(text):
+            # An id is typed by operators and printed in log lines: no hidden characters.
+            raise ValueError(
+                "contains control characters (a newline, tab or similar); send ManyChat's "
+                "Contact Id field as it is"
+            )
         return value
 
     @property
@@ -81,11 +88,11 @@ class _Subscriber(_Lenient):
         if not name:
             parts = [p for p in (_filled(self.first_name), _filled(self.last_name)) if p]
             name = " ".join(parts)
-        return name.strip()[:MAX_NAME_CHARS] or None if name else None
+        return " ".join(CONTROL.sub(" ", name).split())[:MAX_NAME_CHARS] or None if name else None
 
     @property
     def username(self) -> str | None:
-        handle = (_filled(self.ig_username) or "").strip().removeprefix("@")
+        handle = CONTROL.sub("", _filled(self.ig_username) or "").strip().removeprefix("@")
         return handle[:MAX_USERNAME_CHARS] or None
 
 

@@ -7,10 +7,12 @@ worker leaves it alone, because a duplicate DM is worse than a missing one.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -25,6 +27,9 @@ _RETRY_5XX = frozenset({500, 502, 503, 504})
 _RETRY_4XX = frozenset({408, 409})
 # Raised before a single byte of the request left: nothing can have been delivered.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Raised while building the request (a header or body httpx cannot encode): nothing was sent,
+# and the same request would be refused again.
+_UNBUILDABLE = (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError)
 _MAX_DETAIL = 300  # keep vendor text short in error strings, logs and the database
 
 
@@ -42,9 +47,13 @@ class ManyChatSender:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
+        self._secret_forms = _secret_forms(api_key)
+        # Sent per request, not as a client default: a key httpx cannot encode then fails
+        # one send (scrubbed) instead of raising out of the constructor.
+        self._auth = {"Authorization": f"Bearer {api_key}"}
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            headers={"Accept": "application/json"},
             timeout=httpx.Timeout(timeout_seconds),
             transport=transport,
             # A redirect would re-send the DM somewhere else; report it instead.
@@ -69,12 +78,24 @@ class ManyChatSender:
             # No message_tag: tags (HUMAN_AGENT) are for human agents, never for model replies.
         }
         try:
-            response = await self._client.post(SEND_PATH, json=body)
+            request = self._client.build_request("POST", SEND_PATH, json=body, headers=self._auth)
+        except _UNBUILDABLE as exc:
+            return SendResult.failed(
+                self._scrub(f"cannot build the ManyChat request: {_describe(exc)}")
+            )
+        try:
+            response = await self._client.send(request)
         except _NOT_SENT as exc:
             return SendResult.retry(self._scrub(f"ManyChat not reached: {_describe(exc)}"))
         except httpx.UnsupportedProtocol as exc:
             # A base URL without http(s): nothing was sent, and retrying cannot fix the setting.
             return SendResult.failed(self._scrub(f"bad ManyChat base URL: {_describe(exc)}"))
+        except httpx.LocalProtocolError as exc:
+            # Our own request breaks HTTP (e.g. an illegal header value): h11 refuses it
+            # before writing it, so nothing left, and the same request would be refused again.
+            return SendResult.failed(
+                self._scrub(f"request refused before sending: {_describe(exc)}")
+            )
         except httpx.TransportError as exc:
             # Read/write timeouts, dropped connections, protocol errors: the request may have
             # reached ManyChat and the DM may be out. Never retried.
@@ -121,8 +142,10 @@ class ManyChatSender:
     async def probe(self) -> str | None:
         """None when the key works; otherwise one line saying what is wrong (for startup)."""
         try:
-            response = await self._client.get(PAGE_INFO_PATH)
-        except httpx.HTTPError as exc:
+            response = await self._client.get(PAGE_INFO_PATH, headers=self._auth)
+        except httpx.LocalProtocolError as exc:
+            return self._scrub(f"ManyChat API key unusable in a header: {_describe(exc)}")
+        except _UNBUILDABLE as exc:
             return self._scrub(f"cannot reach ManyChat at {self.base_url}: {_describe(exc)}")
         code = response.status_code
         if code in (401, 403):
@@ -136,12 +159,35 @@ class ManyChatSender:
         return self._scrub(f"ManyChat page check failed ({code}): {_detail(response)}")
 
     def _scrub(self, text: str) -> str:
-        # Error texts are logged and stored: never let the key in, even if a server echoes it.
+        # Error texts are logged and stored: never let the key in, even if a server echoes it
+        # or an exception quotes it escaped (h11: "Illegal header value b'Bearer <key>\\n'").
+        for form in self._secret_forms:
+            text = text.replace(form, "***")
         text = " ".join(text.split())
-        for secret in {self._api_key, self._api_key.partition(":")[2]}:
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
+        for form in self._secret_forms:  # the key's whitespace, if any, was just folded
+            text = text.replace(" ".join(form.split()), "***")
         return text
+
+
+def _secret_forms(api_key: str) -> tuple[str, ...]:
+    """The key and its secret half, raw and as error texts quote them (repr of str and of
+    bytes, backslash and JSON escapes, percent-encoding); longest first, so a longer form is
+    masked whole before a shorter one could leave a piece of it."""
+    forms: set[str] = set()
+    for secret in {api_key, api_key.strip(), api_key.partition(":")[2]}:
+        if len(secret.strip()) < 4:  # too short to be the secret; masking it mangles text
+            continue
+        forms |= {
+            secret,
+            repr(secret)[1:-1],
+            repr(secret.encode("utf-8", "backslashreplace"))[2:-1],
+            secret.encode("unicode_escape").decode("ascii"),
+            json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1],
+            quote(secret, safe=""),
+            quote(secret),
+        }
+    return tuple(sorted((f for f in forms if f.strip()), key=len, reverse=True))
 
 
 def subscriber_id(recipient: str) -> int | str:

@@ -1,6 +1,7 @@
 """The `dmpilot` command: thin Typer commands over the one wired system (bootstrap.py)."""
 
 from dmpilot.cli import demo, inspect, operate, persona, serve
+from dmpilot.cli import eval as evaluation  # noqa: F401  (registers `dmpilot eval`)
 from dmpilot.cli.app import run
 from dmpilot.cli.common import app
 

@@ -47,13 +47,20 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
+        # One line per problem, from pydantic's message only: never its input (a secret).
         lines = [
-            f"  DMPILOT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            if err["loc"]
-            else f"  {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors()
+            f"  {_setting_problem(err['loc'], err['type'], err['msg'])}" for err in exc.errors()
         ]
         fail("the configuration is not valid:\n" + "\n".join(lines))
+
+
+def _setting_problem(loc: tuple[int | str, ...], kind: str, message: str) -> str:
+    if kind == "value_error" or not loc:
+        # Settings' own checks already name the variable and the fix.
+        return message.removeprefix("Value error, ")
+    name = "_".join(str(part) for part in loc).upper()
+    # Aliased fields (ANTHROPIC_API_KEY ...) report their DMPILOT_ alias as the location.
+    return f"{name if name.startswith('DMPILOT_') else 'DMPILOT_' + name}: {message}"
 
 
 def open_system(settings: Settings | None = None, *, pool_size: int = 2) -> System:

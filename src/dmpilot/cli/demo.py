@@ -46,6 +46,9 @@ def demo(
     ] = False,
 ) -> None:
     """Fill a database with a realistic simulated history (scripted brain, real engine)."""
+    if not into_database and file.is_dir():
+        # Typer turns an empty --file into ".", the working directory.
+        fail(f"--file {str(file)!r} is a directory; give a file for the demo, e.g. --file demo.db")
     settings = load_settings()
     if not into_database:
         settings = settings.model_copy(update={"database_url": f"sqlite:///{file}"})

@@ -50,7 +50,8 @@ def audit(
     if as_json and as_csv:
         fail("choose one of --json and --csv")
     system = open_system()
-    contact_id = find_contact(system, contact).id if contact else None
+    # `is not None`: an empty --contact is a mistake to name, not a way to say "everyone".
+    contact_id = find_contact(system, contact).id if contact is not None else None
     machine = as_json or as_csv
     with Progress(console=errors, transient=True, disable=machine) as progress:
         task = progress.add_task("auditing", total=STEPS)

@@ -140,7 +140,8 @@ def deliveries(
 ) -> None:
     """The outbox: each delivery with its state, attempts and last error."""
     system = open_system()
-    contact_id = find_contact(system, contact).id if contact else None
+    # `is not None`: an empty --contact is a mistake to name, not a way to say "everyone".
+    contact_id = find_contact(system, contact).id if contact is not None else None
     rows, counts = read(
         system,
         lambda reads: (

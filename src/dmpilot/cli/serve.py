@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 import os
 import signal
+import socket
 import tempfile
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -45,6 +48,76 @@ def _refuse_unsafe_exposure(settings: Settings, host: str, demo: bool) -> None:
             "phrase bank, made for demos and tests. Set ANTHROPIC_API_KEY (or DMPILOT_BRAIN), "
             "or pass --demo."
         )
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    """Bind host:port once before anything starts: uvicorn would otherwise migrate, start the
+    app and only then log the bind error as a JSON line among a dozen others."""
+    if not host.strip():
+        # An empty address means every interface to the socket layer, never what was meant.
+        fail("--host needs an address, e.g. --host 127.0.0.1")
+    try:
+        # The addresses uvicorn listens on: every one the name resolves to.
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        fail(f"cannot listen on {host!r}: {_reason(exc)}; pass --host with this machine's address")
+    for family, kind, proto, _name, address in addresses:
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:
+            continue  # an address family this machine lacks; asyncio skips it too
+        with probe:
+            # As asyncio's create_server: a port left in TIME_WAIT by a stopped server is
+            # free, and IPv6 sockets do not also claim the IPv4 port.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                _refuse_bind(host, port, exc)
+
+
+def _refuse_bind(host: str, port: int, exc: OSError) -> NoReturn:
+    if exc.errno == errno.EADDRINUSE:
+        fail(
+            f"port {port} on {host} is already in use — stop the other process or pass --port",
+            code=1,
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        fail(f"{host} is not an address of this machine; pass --host, e.g. 127.0.0.1")
+    if exc.errno == errno.EACCES:
+        fail(
+            f"port {port} on {host} needs more privileges (ports below 1024 need root); "
+            "pass --port 8000, or put a proxy in front",
+            code=1,
+        )
+    fail(f"cannot listen on {host} port {port} ({_reason(exc)}); pass --host or --port", code=1)
+
+
+def _reason(exc: OSError | UnicodeError) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _trusted_proxies(value: str) -> str:
+    """--proxy as uvicorn wants it, or a one-line error: uvicorn silently treats any entry that
+    is not an IP address or network as a literal that never matches, so a typo would trust
+    no proxy without a word."""
+    if value.strip() == "*":
+        return "*"
+    entries = [entry.strip() for entry in value.split(",")]
+    for entry in entries:
+        try:
+            if "/" in entry:
+                ipaddress.ip_network(entry)  # strict: host bits set is a typo, not a network
+            else:
+                ipaddress.ip_address(entry)
+        except ValueError as exc:  # its text names the entry and what is wrong with it
+            fail(
+                f"--proxy {value!r}: {exc}; give '*' or comma-separated IP addresses and "
+                "CIDR networks, e.g. --proxy 127.0.0.1,10.0.0.0/8"
+            )
+    return ",".join(entries)
 
 
 def _probe_brain(brain: Brain) -> None:
@@ -87,8 +160,9 @@ def serve(
     proxy: Annotated[
         str | None,
         typer.Option(
-            metavar="ADDRESS",
-            help="Trust X-Forwarded-* headers from this address (your HTTPS proxy).",
+            metavar="ADDRESSES",
+            help="Trust X-Forwarded-* headers from these addresses (your HTTPS proxy): "
+            "IPs and CIDR networks, comma-separated, or '*'.",
         ),
     ] = None,
 ) -> None:
@@ -96,6 +170,8 @@ def serve(
     scripted brain by default)."""
     import uvicorn
 
+    trusted = _trusted_proxies(proxy) if proxy is not None else None
+    _refuse_busy_port(host, port)
     settings = load_settings()
     _refuse_unsafe_exposure(settings, host, demo)
     system = open_system(settings)
@@ -125,8 +201,8 @@ def serve(
         log_level=settings.log_level,
         log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
-        proxy_headers=proxy is not None,
-        forwarded_allow_ips=proxy,
+        proxy_headers=trusted is not None,
+        forwarded_allow_ips=trusted,
     )
 
 

@@ -6,6 +6,7 @@ They are plain data; the handlers in engine/ carry them out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from dmpilot.domain.contacts import ContactRef
 from dmpilot.domain.inbound import Inbound
@@ -55,3 +56,10 @@ class RecordClick:
 
     token: str
     user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverInterrupted:
+    """Explain the messages whose turn died with its process (kill -9 mid-turn, inline)."""
+
+    lookback: timedelta = timedelta(hours=24)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+# Contact ids are 64-bit integers in SQLite and PostgreSQL. Checking the length before
+# int() also keeps a 5000-digit id away from Python's integer-conversion limit.
+MAX_INTERNAL_ID = 2**63 - 1
+_MAX_ID_DIGITS = len(str(MAX_INTERNAL_ID))
+# external_id is String(128) in the schema; nothing longer can name a contact.
+MAX_EXTERNAL_LENGTH = 128
 
 
 class RefKind(StrEnum):
@@ -22,20 +30,24 @@ class ContactRef:
     def parse(cls, text: str) -> ContactRef:
         """`@sam` → username, `id:42` → internal id, anything else → the channel's id.
 
-        Raises ValueError with a fix for an empty or malformed reference.
+        Raises ValueError with a fix for an empty or malformed reference, one with control
+        characters, or an id no database row can have.
         """
         ref = text.strip()
         if not ref:
             raise ValueError("give a contact: a subscriber id, an @username or id:<number>")
+        _refuse_unprintable(ref)
         if ref.startswith("@"):
             if len(ref) == 1:
                 raise ValueError("'@' needs a username after it, e.g. @sam")
             return cls(RefKind.USERNAME, ref[1:])
         if ref.lower().startswith("id:"):
-            number = ref[3:].strip()
-            if not number.isdigit():
-                raise ValueError(f"{ref!r}: id: takes dmpilot's numeric contact id, e.g. id:42")
-            return cls(RefKind.INTERNAL, str(int(number)))
+            return cls(RefKind.INTERNAL, str(_internal_id(ref)))
+        if len(ref) > MAX_EXTERNAL_LENGTH:
+            raise ValueError(
+                f"a subscriber id is at most {MAX_EXTERNAL_LENGTH} characters, this one has "
+                f"{len(ref)}; copy the id from ManyChat, or give @username or id:<number>"
+            )
         return cls(RefKind.EXTERNAL, ref)
 
     def __str__(self) -> str:
@@ -44,6 +56,39 @@ class ContactRef:
             RefKind.INTERNAL: f"id:{self.value}",
             RefKind.EXTERNAL: self.value,
         }[self.kind]
+
+
+def _internal_id(ref: str) -> int:
+    number = ref[3:].strip()
+    # isascii: str.isdigit() also takes "²" and other scripts' digits, which int() refuses
+    # or quietly reads as another number.
+    if not (number.isascii() and number.isdigit()):
+        raise ValueError(f"{_shown(ref)}: id: takes dmpilot's numeric contact id, e.g. id:42")
+    digits = number.lstrip("0") or "0"
+    if len(digits) > _MAX_ID_DIGITS or int(digits) > MAX_INTERNAL_ID:
+        shown = digits if len(digits) <= 24 else f"{digits[:20]}… ({len(digits)} digits)"
+        raise ValueError(
+            f"id:{shown} is out of range: contact ids go up to {MAX_INTERNAL_ID}; "
+            "check the number, or name the contact by its subscriber id or @username"
+        )
+    return int(digits)
+
+
+def _refuse_unprintable(ref: str) -> None:
+    """Control characters (newlines, NUL, ESC) and lone surrogates name no contact, and would
+    corrupt the log lines and terminal output the reference is echoed into."""
+    for ch in ref:
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            raise ValueError(
+                f"{_shown(ref)}: a contact reference cannot hold control characters or "
+                f"broken text (found U+{ord(ch):04X}); give a subscriber id, @username or "
+                "id:<number>"
+            )
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """The reference as quoted in an error: escaped, and cut short when it is long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
 
 
 @dataclass(frozen=True, slots=True)

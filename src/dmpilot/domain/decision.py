@@ -31,6 +31,7 @@ class Reason(StrEnum):
     INJECTION = "injection"  # flag only: the message tried to override the instructions
     QUEUED = "queued"  # stored; the worker runs the turn and pushes the reply (push mode)
     DEFERRED = "deferred"  # the reply was not ready in time; it is pushed when it is (hybrid)
+    INTERRUPTED = "interrupted"  # the process died mid-turn; found and recorded at a restart
 
 
 class EventKind(StrEnum):

@@ -53,6 +53,10 @@ class InboxPort(Protocol):
 
     def newest_inbound_id(self, contact_id: int) -> int | None: ...
 
+    def mark_interrupted(
+        self, now: datetime, *, before: datetime, since: datetime, limit: int = ...
+    ) -> int: ...
+
 
 class LeasesPort(Protocol):
     def claim_and_load(

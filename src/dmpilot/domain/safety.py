@@ -77,6 +77,28 @@ _NOT_AN_AGE_DE = (
 # "tenho 14 anos fotografando": years of something, not an age.
 _YEARS_OF = r"(?!\s*(?:d'|de\b|du\b|dans\b|di\b|da\b|che\b|que\b|en\b|con\b|haciendo|\w+ando\b|\w+endo\b|\w+iendo\b))"
 _GRADE_EN = r"(?:[6-9]|1[0-2])(?:st|nd|rd|th)?"
+# A school year with no "I'm" ("still in school, year 11 lol", "in 9th grade", "year 11
+# student"). Grades are US 6th-12th and UK years 7-13: the last year (12th grade, senior,
+# year 13) is mostly 17-year-olds, and a false alarm only loses a contact. Never a
+# calendar year ("year 2011"), a music grade ("grade 8 piano") or "year 10 of shooting".
+_SCHOOL_EN = (
+    rf"\b(?:in\s+)?(?:{_GRADE_EN}\s+grade|grade\s+{_GRADE_EN}\b"
+    r"(?!\s+(?:piano|violin|guitar|cello|flute|drums|singing|theory|ballet|exam))|"
+    r"year\s+(?:[7-9]|1[0-3])\b(?!\s+(?:of|in a row|since|anniversary|together|married)\b)|"
+    r"(?:freshman|sophomore|junior|senior)\s+(?:in|at)\s+(?:high\s+school|hs)\b|"
+    r"high\s+school\s+(?:freshman|sophomore|junior|senior)\b)"
+)
+# Somebody else, a teacher or the past in the same clause before a school year: "my
+# daughter is in 9th grade", "I teach year 10", "when I was in year 11".
+_SOMEONE_ELSE = frozenset(
+    [
+        *("he", "she", "they", "he's", "she's", "they're", "his", "her", "their", "him"),
+        *("son", "sons", "daughter", "daughters", "kid", "kids", "child", "children"),
+        *("brother", "sister", "niece", "nephew", "cousin", "boy", "girl", "students"),
+        *("teach", "teaching", "teacher", "taught", "tutor", "coach", "was", "were", "back"),
+        *("used", "when"),
+    ]
+)
 _GRADE_FR = r"(?:6e|6eme|sixieme|5e|5eme|cinquieme|4e|4eme|quatrieme|3e|3eme|troisieme|seconde|2nde|premiere|1ere|terminale|college|lycee)"
 MINOR = _any(
     [
@@ -89,32 +111,40 @@ MINOR = _any(
         rf"{_I_AM}(?:still\s+|only\s+|just\s+)?(?:in\s+)?(?:{_GRADE_EN}\s+grade|grade\s+{_GRADE_EN}\b|year\s+(?:[7-9]|1[0-3])\b|middle school|junior high|high school|secondary school)",
         rf"{_I_AM}a\s+(?:freshman|sophomore|junior|senior)\s+in\s+(?:high\s+school|hs)\b",
         rf"{_I_AM}(?:still\s+)?in\s+hs\b",
+        # "i just turned 15", "turned 16 yesterday"; never "turned 15 minutes late".
+        rf"(?:^|\bi\s+|\bi've\s+)(?:just\s+|recently\s+|only just\s+)turned\s+{_AGE_EN}\b{_NOT_AN_AGE}",
+        rf"(?:^|\bi\s+)turned\s+{_AGE_EN}\s+(?:yesterday|today|last (?:week|month)|this (?:week|month))\b",
         # fr
         rf"\bj'?\s?ai\s+(?:que\s+|seulement\s+|juste\s+)?{_AGE_FR}\s*(?:ans|piges|balais)\b{_YEARS_OF}",
         r"\bj'?\s?ai\s+(?:bientot|presque|meme pas|pas encore|pas)\s+18\s*ans\b",
         rf"(?<!quand )(?<!lorsque )\bj'?\s?ai\s+eu\s+{_AGE_FR}\s*ans\b{_YEARS_OF}",
         rf"\b(?:je suis|je sui|jsuis|jsui|j'suis|chuis|chui|je passe|je rentre)\s+(?:qu'|que\s+|seulement\s+|juste\s+|encore\s+)?(?:en|au)\s+{_GRADE_FR}\b(?!\s*(?:annee|an\b|de (?:fac|licence|master)|a la fac))",
         r"\b(?:je suis|jsuis|jsui|j'suis|chuis)\s+(?:encore\s+)?mineure?s?\b",
+        rf"\bje\s+viens\s+(?:juste\s+)?d'\s?avoir\s+{_AGE_FR}\s*ans\b{_YEARS_OF}",
         # es
         rf"\b(?:tengo|yo tengo|tngo)\s+(?:solo\s+|solamente\s+|apenas\s+|recien\s+)?{_AGE_ES}(?:\s*(?:anos|anitos|anios)\b{_YEARS_OF}|(?=\s*(?:$|[!?.,]|y\b|jaj|jej|lol|xd|recien|cumplidos)))",
         r"\btengo casi 18\b",
+        rf"\b(?:acabo de cumplir|recien cumpli|ya cumpli|acabo de hacer)\s+{_AGE_ES}(?:\s*(?:anos|anitos)\b{_YEARS_OF}|(?=\s*(?:$|[!?.,]|y\b|jaj|jej|lol|xd|ayer|hoy)))",
         r"\b(?:soy|yo soy)\s+menor(?:\s+de\s+edad\b|(?=\s*(?:$|[!?.,])))",
         r"\b(?:estoy en|estoy en la|voy en|voy a la|voy al|curso)\s+(?:(?:\d\s*(?:ro|do|to|er|o)?\.?|primero|segundo|tercero|cuarto|quinto|sexto)\s+(?:de\s+)?)?(?:la\s+)?(?:secundaria|secu|prepa|preparatoria|bachillerato|bachi|instituto|insti)\b",
         r"\b(?:estoy en|voy en|curso)\s+(?:\d\s*(?:ro|do|to|er|o)?|primero|segundo|tercero|cuarto)\s+(?:de\s+)?(?:la\s+)?eso\b",
         # it
         rf"\bho\s+(?:solo\s+|soltanto\s+|appena\s+)?{_AGE_IT}\s*anni\b{_YEARS_OF}",
         r"\bho\s+quasi\s+18\s+anni\b",
+        rf"(?<!quando )\bho\s+(?:appena\s+)?compiuto\s+{_AGE_IT}(?:\s*anni\b{_YEARS_OF}|(?=\s*(?:$|[!?.,]|e\b|ahah|haha|lol|xd|ieri|oggi)))",
         r"\bsono\s+(?:ancora\s+)?minorenne\b",
         r"\b(?:vado|sono|faccio|frequento)\s+(?:alle|al|in|la|il|le|l')\s*(?:medie|prima media|seconda media|terza media|liceo|superiori|(?:prima|seconda|terza|quarta|quinta) superiore)\b",
         # de
         rf"(?:\bich\s+bin|^bin)\s+(?:erst\s+|nur\s+|gerade\s+|noch\s+)?{_AGE_DE}\b{_NOT_AN_AGE_DE}",
         rf"\bich\s+(?:bin\s+fast|werde)\s+(?:{_AGE_DE}|18)\b{_NOT_AN_AGE_DE}",
+        rf"(?:\bich\s+bin|^bin)\s+(?:\w+\s+){{0,3}}{_AGE_DE}\s+geworden\b",
         r"\bich\s+bin\s+(?:noch\s+)?(?:minderjahrig|unter 18|nicht 18)\b",
         r"\bich\s+(?:gehe|geh|bin)\s+in\s+(?:die|der)\s+(?:(?:[5-9]|1[0-3])\.?|(?:funf|sechs|sieb|ach|neun|zehn|elf|zwolf)te[n]?)\s*(?:klasse|kl)\b",
         r"\bich\s+(?:gehe|geh)\s+(?:noch\s+)?(?:aufs|auf die|auf das|zur)\s+(?:gymnasium|gymi|realschule|hauptschule|gesamtschule|schule)\b",
         # pt
         rf"\b(?:tenho|eu tenho|tnh)\s+(?:so\s+|apenas\s+)?{_AGE_PT}\s*(?:anos|aninhos)\b{_YEARS_OF}",
         r"\btenho quase 18\b",
+        rf"\b(?:acabei de fazer|acabei de completar|acabo de fazer|ja fiz|recem fiz|fiz)\s+{_AGE_PT}(?:\s*(?:anos|aninhos)\b{_YEARS_OF}|(?=\s*(?:$|[!?.,]|e\b|kk|rs|haha|ontem|hoje)))",
         rf"\b(?:tenho|eu tenho)\s+(?:so\s+|apenas\s+)?{_AGE_PT}(?=\s*(?:$|[!?.,]|e\b|kk|rs|haha))",
         r"\b(?:sou|eu sou)\s+menor(?:\s+de\s+idade\b|(?=\s*(?:$|[!?.,])))",
         r"\b(?:estou|to|tou|eu estou|eu to)\s+no\s+(?:[5-9]|1[0-2]|quinto|sexto|setimo|oitavo|nono|primeiro|segundo|terceiro)\s*(?:o|°)?\s*ano\b(?!\s*(?:da|de)\s+(?:faculdade|facul|universidade|uni))",
@@ -125,9 +155,24 @@ MINOR = _any(
 )
 
 
+_SCHOOL_EN_RE = re.compile(_SCHOOL_EN)
+
+
+def _own_school_year(folded: str) -> bool:
+    """A school year in a clause that is not about somebody else or the past."""
+    for match in _SCHOOL_EN_RE.finditer(folded):
+        before = folded[max(0, match.start() - 80) : match.start()]
+        breaks = list(_CLAUSE_BREAK.finditer(before))
+        clause = before[breaks[-1].end() :] if breaks else before
+        if not _SOMEONE_ELSE.intersection(re.findall(r"[\w']+", clause)):
+            return True
+    return False
+
+
 def says_minor(text: str) -> bool:
     """The contact says they are under 18 (an age 10-17, a school grade, "underage")."""
-    return bool(MINOR.search(fold(text)))
+    folded = fold(text)
+    return bool(MINOR.search(folded)) or _own_school_year(folded)
 
 
 # -- opt-out ---------------------------------------------------------------------------------
@@ -292,6 +337,12 @@ _BOT_ANY = (
 )
 # "real" only as a whole answer: "are you real?", "r u real lol", "eres real o no";
 # never "are you a real photographer?" or "are you for real?".
+# "…you or an assistant?": somebody other than the persona doing the typing.
+_ASSISTANT = rf"(?:(?:ai\s+|virtual\s+|personal\s+)?assistant|{_BOT_EN})"
+_OR_ASSISTANT = (
+    r"(?:\s+(?:typing|writing|texting|replying|answering|responding|yourself|personally))?"
+    rf"\s+or\s+(?:to\s+|with\s+)?(?:an?\s+|your\s+|some\s+|just\s+an?\s+)?{_ASSISTANT}(?!\w)"
+)
 _ALONE = r"(?=\s*(?:$|[^\w\s'-]|or\b|ou\b|o\b|oder\b|lol\b|tho\b|though\b|rn\b|haha|right\b|pas\b|no\b|nao\b))"
 BOT_QUESTION = _any(
     [
@@ -300,6 +351,11 @@ BOT_QUESTION = _any(
         rf"\b(?:are|r)\s+(?:you|u|ya)\s+(?:(?:an?|actually|really|even|just|like)\s+)*(?:human|real|real person|actual person|real human|actual human|person){_ALONE}",
         rf"\b(?:is this|is that|is it|this is|it'?s|its)\s+(?:an?\s+|just\s+an?\s+)?{_BOT_EN}(?!\w)(?!\s*(?:generated|gen|edited|made|art|image|photo|pic|enhanced|edit))",
         r"\b(?:is (?:this|that|it)|it'?s|its)\s+really\s+(?:you|u)\b(?!\s+in\b)",
+        # "is this actually you typing or an assistant?", "is it you or an AI typing",
+        # "am I talking to you or to a program"
+        rf"\b(?:is (?:this|that|it)|it'?s|its)\s+(?:(?:actually|really|even|just|still)\s+)?(?:you|u){_OR_ASSISTANT}",
+        r"\b(?:is (?:this|that|it)|it'?s|its)\s+(?:(?:actually|really|even)\s+)?(?:you|u)\s+(?:typing|writing|texting|replying|answering|responding)\b",
+        rf"\b(?:am i|are we|r we)\s+(?:(?:really|actually)\s+)?(?:talking|chatting|speaking|texting|writing|messaging)\s+(?:to|with)\s+(?:you|u){_OR_ASSISTANT}",
         rf"\b(?:am i|are we|r we)\s+(?:talking|chatting|speaking|texting|writing|messaging)\s+(?:to|with)\s+(?:an?\s+)?(?:real\s+|actual\s+)?(?:{_BOT_EN}|human|person|people)(?!\w)",
         r"\b(?:you'?re|youre|ur|you are|u r|u are)\s+(?:an?\s+|just\s+an?\s+)?(?:bot|robot|chatbot|chat\s?gpt|ai)(?!\w)",
         r"\b(?:real(?:\s+person)?|human|person|you|u)\s+or\s+(?:an?\s+)?(?:bot|robot|chatbot|chat\s?gpt|ai)\s*(?:$|[^\w\s'])",
@@ -426,8 +482,22 @@ def looks_like_injection(text: str) -> bool:
 
 _BOT_WORDS = r"(?:bot|robot|chatbot|ai|a\.i\.?|ia|ki|robo|roboter|automated|automatic)"
 
+# For a bot's own draft any denial of being a bot is a claim to be human ("not a bot lol",
+# "not some program", "no AI here"); a denial about a photo is not ("not AI generated").
+_NOT_ABOUT_A_PHOTO = (
+    r"(?!-|\s*(?:generated|gen|edited|made|art|image|images|photo|photos|pic|pics|enhanced|edit|"
+    r"edits|filters?|tools?|presets?|upscaled|generee?s?|retouchee?s?|generad[oa]s?|generat[oi]|"
+    r"generiert|bearbeitet|gerad[oa]s?|editad[oa]s?|bild|bilder|foto|fotos)\b)"
+)
+_BOT_STRONG = r"(?:bots?|robots?|chatbots?|chat\s?gpt|gpt|ai|a\.i\.?)"
+
 HUMAN_CLAIM = _any(
     [
+        # en: "not a bot lol", "it's really me typing, not some program", "no AI here"
+        rf"\bnot\s+(?:just\s+|even\s+)?(?:an?\s+|some\s+|any\s+)?{_BOT_STRONG}(?!\w){_NOT_ABOUT_A_PHOTO}",
+        r"\bnot\s+(?:just\s+)?some\s+(?:program|script|machine|software|app|algorithm|robot)\b",
+        r"\bno\s+(?:bots?|robots?|chatbots?|ai|a\.i\.?|programs?|machines?)\s+(?:here|typing|answering|replying|on (?:this|my) (?:end|side))\b",
+        r"\b(?:it'?s|its|this is)\s+(?:really\s+|actually\s+|just\s+|only\s+|truly\s+|definitely\s+)?me\s+(?:typing|writing|replying|answering|texting|behind)\b",
         rf"\b(?:i'?m|i am|im)\s+not\s+(?:a\s+|an\s+)?(?:{_BOT_WORDS}|machine|program)\b",
         r"\b(?:i'?m|i am|im)\s+(?:a\s+)?(?:real|human|real person|actual person|real human|"
         r"human being|real girl|real guy|real woman|real man)\b",
@@ -435,15 +505,24 @@ HUMAN_CLAIM = _any(
         r"\bno bots? here\b",
         r"\bje suis (?:une |un )?(?:vraie personne|vrai humain|humain|humaine|reel|reelle)\b",
         rf"\bje ne suis pas (?:un |une )?(?:{_BOT_WORDS}|machine)\b",
-        rf"\b(?:pas|jamais) (?:un|une) (?:{_BOT_WORDS})\b",
+        rf"\b(?:pas|jamais|aucun|aucune) (?:un |une )?(?:{_BOT_WORDS}|chatbot|chatgpt|programme)\b{_NOT_ABOUT_A_PHOTO}",
+        r"\bpas (?:de |d'\s?)(?:bots?|robots?|ia|chatbot)\s+ici\b",
+        r"\bc'?\s?est\s+(?:vraiment\s+|bien\s+)?moi\s+qui\s+(?:ecris|reponds|tape)\b",
         r"\bsoy (?:una |un )?(?:persona real|humano|humana|real)\b",
-        rf"\bno soy (?:un |una )?(?:{_BOT_WORDS}|maquina)\b",
+        rf"\bno soy (?:un |una )?(?:{_BOT_WORDS}|maquina|programa|chatbot)\b",
+        rf"\b(?:no es|ningun|ninguna|nada de|ni) (?:un |una )?(?:bots?|robots?|chatbots?|ia|chatgpt)\b{_NOT_ABOUT_A_PHOTO}",
+        r"\bno hay (?:ningun |ninguna )?(?:bots?|robots?|ia|programa)\s+(?:aqui|aca|detras)\b",
         r"\bsono (?:una |un )?(?:persona vera|persona reale|umano|umana|reale)\b",
-        rf"\bnon sono (?:un |una )?(?:{_BOT_WORDS}|macchina)\b",
+        rf"\bnon sono (?:un |una |un')?(?:{_BOT_WORDS}|macchina|programma|chatbot)\b",
+        rf"\b(?:non e|nessun|nessuna|niente) (?:un |una |un')?(?:bots?|robot|chatbot|ia|chatgpt)\b{_NOT_ABOUT_A_PHOTO}",
+        r"\bnon c'?\s?e (?:nessun |nessuna |un |una )?(?:bot|robot|ia)\b",
         r"\bich bin (?:ein |eine )?(?:mensch|echter mensch|echte person)\b",
-        r"\bich bin (?:kein|keine) (?:bot|roboter|ki|maschine)\b",
+        r"\bich bin (?:kein|keine) (?:bot|roboter|ki|maschine|programm|chatbot)\b",
+        rf"\b(?:kein|keine|keinen|nicht)\s+(?:ein\s+|eine\s+)?(?:bot|bots|roboter|ki|chatbot|chatgpt)\b{_NOT_ABOUT_A_PHOTO}",
         r"\bsou (?:uma |um )?(?:pessoa real|humano|humana|real)\b",
-        rf"\bnao sou (?:um |uma )?(?:{_BOT_WORDS}|maquina)\b",
+        rf"\bnao sou (?:um |uma )?(?:{_BOT_WORDS}|maquina|programa|chatbot)\b",
+        rf"\b(?:nao e|nenhum|nenhuma|nada de) (?:um |uma )?(?:bots?|robos?|robot|chatbot|ia|chatgpt)\b{_NOT_ABOUT_A_PHOTO}",
+        r"\bnao (?:tem|ha) (?:nenhum |nenhuma )?(?:bots?|robos?|ia|programa)\s+aqui\b",
     ]
 )
 

@@ -36,8 +36,10 @@ class Composition:
 
     text: str | None = None
     reason: Reason | None = None
-    violations: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)  # the last rejected draft's
     rejected: list[str] = field(default_factory=list)
+    # Every rejected draft's violation codes, in order: what the model kept getting wrong.
+    draft_violations: list[list[str]] = field(default_factory=list)
     error: str | None = None
     model: str | None = None
     attempts: int = 0
@@ -70,6 +72,8 @@ class Composition:
             detail["violations"] = self.violations
         if self.rejected:
             detail["rejected"] = self.rejected[-3:]
+        if self.draft_violations:
+            detail["draft_violations"] = self.draft_violations
         if self.error:
             detail["error"] = self.error
         return detail
@@ -200,6 +204,7 @@ class Composer:
                 result.text = reply.text
                 return result
             result.violations = [v.code for v in violations]
+            result.draft_violations.append(result.violations)
             for code, layer in (("repetition", "contact"), ("broadcast", "account")):
                 if code in result.violations:
                     metrics.REPETITIONS_BLOCKED.labels(layer=layer).inc()

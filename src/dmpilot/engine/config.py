@@ -43,6 +43,12 @@ class EngineConfig:
         return timedelta(seconds=self.coalesce_seconds + 1.0)
 
     @property
+    def abandoned_after(self) -> timedelta:
+        """When an undecided message has surely lost its turn: a retry can no longer take
+        it (past the dedup window) and any turn on it would have ended (past its lease)."""
+        return max(self.dedup_window, self.lease) + self.settle + self.lease
+
+    @property
     def worker_lease(self) -> timedelta:
         return max(self.lease, timedelta(seconds=self.worker_budget_seconds + 5))
 

@@ -27,6 +27,7 @@ from dmpilot.domain.commands import (
     Pause,
     ReceiveMessage,
     RecordClick,
+    RecoverInterrupted,
     Resume,
     TurnDue,
 )
@@ -47,7 +48,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("dmpilot.engine")
 T = TypeVar("T")
 
-Command = ReceiveMessage | TurnDue | DeliveryDue | Pause | Resume | MarkConverted | RecordClick
+Command = (
+    ReceiveMessage
+    | TurnDue
+    | DeliveryDue
+    | Pause
+    | Resume
+    | MarkConverted
+    | RecordClick
+    | RecoverInterrupted
+)
 
 
 @dataclass(slots=True)
@@ -121,6 +131,8 @@ class Engine:
     async def handle(self, command: MarkConverted) -> ConvertResult: ...
     @overload
     async def handle(self, command: RecordClick) -> bool: ...
+    @overload
+    async def handle(self, command: RecoverInterrupted) -> int: ...
 
     async def handle(self, command: Command) -> Any:
         from dmpilot.engine import deliver, operator, receive, turn
@@ -135,6 +147,8 @@ class Engine:
             return await operator.switch(self, command)
         if isinstance(command, RecordClick):
             return await operator.record_click(self, command)
+        if isinstance(command, RecoverInterrupted):
+            return await operator.recover_interrupted(self, command)
         return await operator.mark_converted(self, command)
 
     async def drain(self) -> None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -24,7 +23,7 @@ from dmpilot.domain.language import SUPPORTED, detect_language, words
 from dmpilot.domain.persona import RESERVED_STAGES, Persona
 from dmpilot.domain.safety import claims_human, fold
 from dmpilot.domain.validator import URL
-from dmpilot.personas import bundled_persona_path
+from dmpilot.personas import PersonaError, bundled_persona_path, read_persona_yaml
 
 
 class Severity(StrEnum):
@@ -68,17 +67,9 @@ def check_persona_file(path: Path | None) -> tuple[Persona | None, list[PersonaP
     """
     path = path or bundled_persona_path()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, [_error(FILE, f"{path}: no such file; check the path")]
-    except UnicodeDecodeError:
-        return None, [_error(FILE, f"{path}: not UTF-8 text; save the file as UTF-8")]
-    except OSError as exc:
-        return None, [_error(FILE, f"{path}: cannot be read ({exc.strerror}); check the path")]
-    except yaml.YAMLError as exc:
-        return None, [
-            _error(FILE, f"{path}: not valid YAML ({_yaml_problem(exc)}); fix the syntax")
-        ]
+        raw = read_persona_yaml(path)
+    except PersonaError as exc:
+        return None, [_error(FILE, str(exc))]
     if not isinstance(raw, dict):
         kind = "is empty" if raw is None else f"holds a {type(raw).__name__}"
         return None, [
@@ -139,14 +130,6 @@ def _from_pydantic(error: ErrorDetails) -> tuple[PersonaProblem, bool]:
 
 def _covers(fields: list[str], field: str) -> bool:
     return any(f == field or f.startswith(f"{field}.") for f in fields)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None)
-    if mark is None or not problem:
-        return " ".join(str(exc).split())
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def _short(value: object) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,8 +31,11 @@ def normalize_url(url: str) -> URL:
     """Accept plain `postgresql://` URLs and use the psycopg 3 driver for them."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise UnsupportedDatabase(f"{url!r} is not a database URL; use {SUPPORTED}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise UnsupportedDatabase(
+            f"{_unparsed(url)} is not a database URL; use {SUPPORTED}"
+        ) from exc
+    _refuse_unusable(parsed)
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
         return parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
@@ -41,13 +45,56 @@ def normalize_url(url: str) -> URL:
     )
 
 
+def _refuse_unusable(url: URL) -> None:
+    """A URL that parses but names no database dmpilot can keep its state in."""
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise UnsupportedDatabase(
+            f"{masked_url(url)}: {url.port} is not a port (1-65535); fix the port, e.g. "
+            "postgresql://user:password@host:5432/dbname"
+        )
+    if url.get_backend_name() == "sqlite" and _in_memory(url):
+        # Everything is lost on exit, and each pooled connection sees a database of its own.
+        raise UnsupportedDatabase(
+            f"{url.drivername}: an in-memory SQLite database is gone when dmpilot exits "
+            "and cannot be shared; use a file, e.g. sqlite:///dmpilot.db"
+        )
+
+
+def _unparsed(url: str) -> str:
+    """A URL that did not parse, for an error message: where its password ends cannot be
+    told, so only the scheme is shown."""
+    scheme, separator, _rest = url.partition("://")
+    return f"'{scheme[:30]}://…'" if separator else "the database URL (no scheme://)"
+
+
+def _in_memory(url: URL) -> bool:
+    """sqlite://, sqlite:///:memory:, and the URI forms file::memory: and ?mode=memory."""
+    database = url.database or ""
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or url.query.get("mode") == "memory"
+    )
+
+
+# Query parameters that can carry a credential (libpq's password, sslpassword, tokens, keys).
+_SECRET_PARAM = re.compile(r"password|passwd|pwd|secret|token|key", re.IGNORECASE)
+
+
 def masked_url(url: str | URL) -> str:
-    """A database URL fit for logs, banners and error messages: the password hidden."""
+    """A database URL fit for logs, banners and error messages: the password hidden, in the
+    userinfo and in any query parameter that can carry one (`?password=...`)."""
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return "<not a database URL>"
-    return parsed.render_as_string(hide_password=True)
+    query = {
+        name: ("***" if _SECRET_PARAM.search(name) else value)
+        for name, value in parsed.query.items()
+    }
+    # Query values are rendered percent-encoded; show the mask as the userinfo shows it.
+    rendered = parsed.set(query=query).render_as_string(hide_password=True)
+    return rendered.replace("=%2A%2A%2A", "=***")
 
 
 def create_db_engine(url: str, pool_size: int = 5) -> Engine:

@@ -142,6 +142,31 @@ class Inbox:
             goodbye_due=bool(goodbye_due),
         )
 
+    def mark_interrupted(
+        self, now: datetime, *, before: datetime, since: datetime, limit: int = 1000
+    ) -> int:
+        """Record an `interrupted` skip for each message stored between `since` and
+        `before` that no turn decided and none will: its request died mid-turn.
+
+        `before` lies past the dedup window, so a ManyChat retry can no longer take the
+        turn. Returns how many messages were marked.
+        """
+        # Several processes may start at once: one of them marks, the others find nothing.
+        self.db.execute(self.sql.lock_control)
+        rows = self.db.execute(
+            self.sql.interrupted, {"since": since, "before": before, "now": now, "limit": limit}
+        ).all()
+        for contact_id, message_id in rows:
+            add_event(
+                self.db,
+                now,
+                EventKind.SKIPPED,
+                Reason.INTERRUPTED,
+                contact_id=contact_id,
+                message_id=message_id,
+            )
+        return len(rows)
+
     def _stop(
         self,
         contact_id: int,

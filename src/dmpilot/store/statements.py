@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     Integer,
     String,
     and_,
@@ -59,6 +60,26 @@ def _p(name: str, **kw: Any) -> BindParameter[Any]:
     return bindparam(name, **kw)
 
 
+def _decided(contact_id: ColumnElement[Any], message_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """A message is decided once a turn that still stands covers it, or once any event
+    but a "duplicate" skip names it."""
+    covered = exists().where(
+        turns.c.contact_id == contact_id,
+        turns.c.last_inbound_id >= message_id,
+        turns.c.outcome != CANCELLED_OUTCOME,
+    )
+    evented = exists().where(
+        events.c.message_id == message_id,
+        not_(
+            and_(
+                events.c.kind == EventKind.SKIPPED.value,
+                events.c.reason == Reason.DUPLICATE.value,
+            )
+        ),
+    )
+    return or_(covered, evented)
+
+
 class Statements:
     def __init__(self, dialect_name: str) -> None:
         self.dialect_name = dialect_name
@@ -93,6 +114,9 @@ class Statements:
         )
 
         self.paused = select(control.c.paused).where(control.c.id == 1)
+        # Serialises work that must run in one process at a time (a no-op on SQLite, where
+        # a write transaction already holds the database's one write lock).
+        self.lock_control = select(control.c.id).where(control.c.id == 1).with_for_update()
 
         # Dedup: the claim succeeds for a new key, or for a key last seen before the window.
         new_key = insert(inbound_keys).values(
@@ -115,23 +139,25 @@ class Statements:
             )
             .values(message_id=_p("b_message_id"))
         )
-        # A message is decided once a turn that still stands covers it, or once any event
-        # but a "duplicate" skip names it.
-        covered = exists().where(
-            turns.c.contact_id == _p("contact_id"),
-            turns.c.last_inbound_id >= _p("message_id"),
-            turns.c.outcome != CANCELLED_OUTCOME,
+        self.decided = select(_decided(_p("contact_id"), _p("message_id")))
+        # Inbound messages no turn will ever decide: the process handling them died (an
+        # inline request killed mid-turn). No turn is owed or running for their contact.
+        self.interrupted = (
+            select(messages.c.contact_id, messages.c.id)
+            .join(contacts, contacts.c.id == messages.c.contact_id)
+            .where(
+                messages.c.direction == "in",
+                messages.c.created_at >= _p("since"),
+                messages.c.created_at <= _p("before"),
+                contacts.c.turn_due_at.is_(None),
+                or_(
+                    contacts.c.lease_expires_at.is_(None), contacts.c.lease_expires_at <= _p("now")
+                ),
+                not_(_decided(messages.c.contact_id, messages.c.id)),
+            )
+            .order_by(messages.c.id)
+            .limit(_p("limit"))
         )
-        evented = exists().where(
-            events.c.message_id == _p("message_id"),
-            not_(
-                and_(
-                    events.c.kind == EventKind.SKIPPED.value,
-                    events.c.reason == Reason.DUPLICATE.value,
-                )
-            ),
-        )
-        self.decided = select(or_(covered, evented))
 
         self.insert_message = messages.insert().returning(messages.c.id)
         self.insert_turn = turns.insert().returning(turns.c.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,13 +14,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from dmpilot import __version__
 from dmpilot.bootstrap import System, bootstrap
+from dmpilot.domain.commands import RecoverInterrupted
 from dmpilot.domain.language import load_models
+from dmpilot.domain.ports import StoreUnavailable
 from dmpilot.settings import Settings
 from dmpilot.web import admin, manychat, ops
 from dmpilot.web.deps import DocsAuthorized
 from dmpilot.web.errors import install_error_handlers
 
 log = logging.getLogger("dmpilot.web")
+RECOVERY_INTERVAL_SECONDS = 300.0
 
 
 def create_app(settings: Settings | None = None, *, system: System | None = None) -> FastAPI:
@@ -33,9 +37,12 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.runs_worker:
             system.worker.start()
+        recovery = asyncio.create_task(_recover_interrupted(system))
         try:
             yield
         finally:
+            recovery.cancel()
+            await asyncio.gather(recovery, return_exceptions=True)
             await system.aclose()
 
     # The interactive docs would describe every route to anyone: off unless asked for,
@@ -56,6 +63,18 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
     if settings.api_docs:
         _install_docs(app)
     return app
+
+
+async def _recover_interrupted(system: System) -> None:
+    """At start and then now and again: explain messages whose process died mid-turn
+    (a kill -9 of an inline server), here or in another process on the same database."""
+    while True:
+        try:
+            await system.engine.handle(RecoverInterrupted())
+        except StoreUnavailable as exc:
+            log.warning("could not look for interrupted turns: %s", exc)
+        # Real time: a cadence of housekeeping, not a moment in a conversation.
+        await asyncio.sleep(RECOVERY_INTERVAL_SECONDS)
 
 
 def _install_docs(app: FastAPI) -> None:

@@ -46,15 +46,27 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request body as JSON, refusing oversized or malformed bodies with a clear 4xx."""
+WEBHOOK_BODY = (
+    "a ManyChat webhook body is a few KB",
+    "send only the subscriber and the message fields, or raise DMPILOT_MAX_BODY_BYTES",
+)
+ADMIN_BODY = (
+    "an admin request body is a small JSON object",
+    "send only the fields the endpoint documents",
+)
+
+
+async def read_json(request: Request, limit: int, expected: tuple[str, str] = WEBHOOK_BODY) -> Any:
+    """The request body as JSON, refusing oversized or malformed bodies with a clear 4xx.
+
+    `expected` says what a body of this endpoint normally is and how to fix an oversized
+    one, so an admin call is not told about ManyChat.
+    """
     declared = request.headers.get("content-length")
-    too_large = ApiError(
-        413,
-        f"the body is larger than {limit} bytes; a ManyChat webhook body is a few KB",
-        ["send only the subscriber and the message fields, or raise DMPILOT_MAX_BODY_BYTES"],
-    )
-    if declared and declared.isdigit() and int(declared) > limit:
+    what, fix = expected
+    too_large = ApiError(413, f"the body is larger than {limit} bytes; {what}", [fix])
+    # Length first: a header of thousands of digits must not reach int().
+    if declared and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise too_large
     body = bytearray()
     try:
@@ -80,7 +92,7 @@ async def read_json(request: Request, limit: int) -> Any:
 
 async def read_model(request: Request, model: type[M], hint: str, limit: int = 16 * 1024) -> M:
     """A small admin body, validated into `model`; `hint` says what a good body looks like."""
-    payload = await read_json(request, limit)
+    payload = await read_json(request, limit, ADMIN_BODY)
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
