@@ -176,12 +176,11 @@ def test_windows_and_counts_stop_at_a_sensible_bound(
     assert problems(monkeypatch, **{variable: str(largest + 1)})
 
 
-@pytest.mark.parametrize("field", INTS)
+# The seed is a Python random seed, never stored: it takes any 64-bit value.
+@pytest.mark.parametrize("field", [name for name in INTS if name != "seed"])
 def test_no_int_setting_reaches_postgresqls_integer_range(
     monkeypatch: pytest.MonkeyPatch, field: str
 ) -> None:
-    if field == "seed":  # a Python random seed, never stored
-        pytest.skip("the seed takes any 64-bit value")
     assert problems(monkeypatch, **{f"DMPILOT_{field.upper()}": str(2**31)})
 
 
