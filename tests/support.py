@@ -182,14 +182,17 @@ class Server:
         self.stop()
 
 
-def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dmpilot", *args],
         cwd=cwd,
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        errors="replace",  # a test of bad bytes must see them, not a decoding error
+        timeout=timeout,
     )
 
 

@@ -9,7 +9,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,15 +35,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """run_cli with a shorter timeout, so a hang fails the test rather than stalling it."""
-    return subprocess.run(
-        [sys.executable, "-m", "dmpilot", *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=SECONDS,
-    )
+    return run_cli(args, env, cwd, timeout=SECONDS)
 
 
 def _refused(
