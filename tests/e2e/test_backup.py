@@ -161,6 +161,8 @@ def test_restore_refuses_what_is_not_a_dmpilot_database(
         assert "Traceback" not in result.stderr
     missing = run_cli(["restore", "nowhere.db"], target, folder)
     assert missing.returncode == 1 and "no file" in missing.stderr
+    device = run_cli(["restore", "/dev/zero"], target, folder)
+    assert device.returncode == 1 and "not a regular file" in device.stderr, device.stderr
 
 
 def test_restore_refuses_a_database_holding_data_unless_forced_and_keeps_it(

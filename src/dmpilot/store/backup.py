@@ -205,8 +205,10 @@ def _publish(partial: Path, destination: Path, *, force: bool) -> None:
 
 def verify(path: Path) -> DatabaseFacts:
     """A readable, intact dmpilot database from this build or an older one, or BackupError."""
-    if not path.is_file():
+    if not path.exists():
         raise BackupError(f"there is no file at {path}")
+    if not path.is_file():
+        raise BackupError(f"{path} is not a regular file; give the path of a dmpilot backup")
     connection = _open_read_only(path)
     try:
         return _facts(connection, path)
