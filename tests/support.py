@@ -17,6 +17,7 @@ from typing import Any, TypedDict, Unpack
 import httpx
 import psycopg
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import make_url
 
 from dmpilot.bootstrap import System, bootstrap
@@ -31,6 +32,7 @@ from dmpilot.engine import EngineConfig
 from dmpilot.runtime import ManualClock, SystemRandom
 from dmpilot.settings import Settings
 from dmpilot.store import Store
+from dmpilot.store.database import create_db_engine
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "DMPILOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -194,6 +196,38 @@ def run_cli(
         errors="replace",  # a test of bad bytes must see them, not a decoding error
         timeout=timeout,
     )
+
+
+# -- talking to a running server ------------------------------------------------------------
+
+# Post one message from a contact, get the webhook's JSON answer.
+Send = Callable[[str, str], dict[str, Any]]
+
+
+@contextlib.contextmanager
+def webhook_sender(server: Server, **subscriber: str) -> Iterator[Send]:
+    """A `Send` over one kept-alive client; `subscriber` adds fields (a name) to each body.
+    Every answer must be a 200."""
+    with httpx.Client(base_url=server.url, headers=auth(), timeout=30) as client:
+
+        def post(contact: str, text: str) -> dict[str, Any]:
+            body = {"subscriber": {"id": contact, **subscriber}, "last_input_text": text}
+            response = client.post("/webhooks/manychat", json=body)
+            assert response.status_code == 200, response.text
+            answer: dict[str, Any] = response.json()
+            return answer
+
+        yield post
+
+
+def query_sqlite(database: Path, sql: str, **params: object) -> list[tuple[Any, ...]]:
+    """Rows of `sql` on a server's SQLite file, read from outside the server."""
+    engine = create_db_engine(f"sqlite:///{database}", pool_size=1)
+    try:
+        with engine.connect() as db:
+            return [tuple(row) for row in db.execute(sa.text(sql), params)]
+    finally:
+        engine.dispose()
 
 
 # -- the engine under test -------------------------------------------------------------------

@@ -6,25 +6,20 @@ after an error; nothing repeats; the link appears at most its budget; a minor is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 import yaml
 
 from dmpilot.personas import bundled_persona_path
-from dmpilot.store.database import create_db_engine
 from fakes.anthropic_api import FakeAnthropic
 from fakes.lines import ENGLISH
-from support import TOKEN, Server, auth
+from support import TOKEN, Send, Server, auth, query_sqlite, webhook_sender
 
 LINK = "https://example.com/lena-presets"
-
-# The `send` fixture: post one message from a contact, get the webhook's JSON answer.
-Send = Callable[[str, str], dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
@@ -62,25 +57,12 @@ def server(workdir: Path, fake: FakeAnthropic) -> Iterator[Server]:
 @pytest.fixture
 def send(server: Server, fake: FakeAnthropic) -> Iterator[Send]:
     fake.reset()
-    with httpx.Client(base_url=server.url, headers=auth(), timeout=30) as client:
-
-        def post(contact: str, text: str) -> dict[str, Any]:
-            body = {"subscriber": {"id": contact}, "last_input_text": text}
-            response = client.post("/webhooks/manychat", json=body)
-            assert response.status_code == 200, response.text
-            answer: dict[str, Any] = response.json()
-            return answer
-
+    with webhook_sender(server) as post:
         yield post
 
 
 def query(workdir: Path, sql: str, **params: object) -> list[tuple[Any, ...]]:
-    engine = create_db_engine(f"sqlite:///{workdir / 'claude.db'}", pool_size=1)
-    try:
-        with engine.connect() as db:
-            return [tuple(row) for row in db.execute(sa.text(sql), params)]
-    finally:
-        engine.dispose()
+    return query_sqlite(workdir / "claude.db", sql, **params)
 
 
 def events_for(workdir: Path, contact: str) -> list[tuple[str, str | None]]:

@@ -3,25 +3,22 @@ fake Messages API that follows the turn's instructions like a good model would."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 import yaml
 
 from dmpilot.domain.links import LinkMatcher
 from dmpilot.personas import bundled_persona_path
-from dmpilot.store.database import create_db_engine
 from fakes.anthropic_api import Behaviour, FakeAnthropic
 from fakes.lines import GOODBYES
-from support import TOKEN, Server, auth
+from support import TOKEN, Send, Server, auth, query_sqlite, webhook_sender
 
 LINK = "https://example.com/lena-presets"
 LINKS = LinkMatcher.for_link(LINK)
-Send = Callable[[str, str], dict[str, Any]]
 
 
 def _env(workdir: Path, fake: FakeAnthropic, persona: Path | None = None) -> dict[str, str]:
@@ -56,25 +53,12 @@ def server(workdir: Path, anthropic_fake: FakeAnthropic) -> Iterator[Server]:
 @pytest.fixture
 def send(server: Server, anthropic_fake: FakeAnthropic) -> Iterator[Send]:
     anthropic_fake.reset("compliant")
-    with httpx.Client(base_url=server.url, headers=auth(), timeout=30) as client:
-
-        def post(contact: str, text: str) -> dict[str, Any]:
-            body = {"subscriber": {"id": contact, "name": "Sam Doe"}, "last_input_text": text}
-            response = client.post("/webhooks/manychat", json=body)
-            assert response.status_code == 200, response.text
-            answer: dict[str, Any] = response.json()
-            return answer
-
+    with webhook_sender(server, name="Sam Doe") as post:
         yield post
 
 
 def query(workdir: Path, sql: str, **params: object) -> list[tuple[Any, ...]]:
-    engine = create_db_engine(f"sqlite:///{workdir / 'talk.db'}", pool_size=1)
-    try:
-        with engine.connect() as db:
-            return [tuple(row) for row in db.execute(sa.text(sql), params)]
-    finally:
-        engine.dispose()
+    return query_sqlite(workdir / "talk.db", sql, **params)
 
 
 def replies(workdir: Path, contact: str) -> list[str]:

@@ -14,8 +14,8 @@ from alembic import command
 from sqlalchemy import text
 
 from dmpilot.store import backup as store_backup
-from dmpilot.store.backup import BackupError, backup, head_revision, postgres_commands, restore
-from dmpilot.store.database import _alembic_config, create_db_engine
+from dmpilot.store.backup import BackupError, backup, postgres_commands, restore
+from dmpilot.store.database import _alembic_config, create_db_engine, schema_head
 
 
 def _database(path: Path, revision: str = "head") -> str:
@@ -108,7 +108,7 @@ def test_an_older_backup_is_migrated_to_head_on_restore(tmp_path: Path) -> None:
     _add_contacts(old, 3)
     result = restore(old, f"sqlite:///{tmp_path / 'new.db'}")
     assert result.migrated_from == "0006" and result.kept is None
-    assert result.restored.revision == head_revision() and result.restored.contacts == 3
+    assert result.restored.revision == schema_head()[0] and result.restored.contacts == 3
 
 
 def test_a_backup_from_a_newer_dmpilot_is_refused(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -28,11 +29,20 @@ def fake(server: FakeManyChat) -> FakeManyChat:
     return server
 
 
+@asynccontextmanager
+async def opened(key: str, base_url: str) -> AsyncIterator[ManyChatSender]:
+    """A sender with a short timeout, closed when the block ends."""
+    sender = ManyChatSender(key, base_url=base_url, timeout_seconds=0.5)
+    try:
+        yield sender
+    finally:
+        await sender.aclose()
+
+
 @pytest.fixture
 async def sender(fake: FakeManyChat) -> AsyncIterator[ManyChatSender]:
-    opened = ManyChatSender(KEY, base_url=fake.url, timeout_seconds=0.5)
-    yield opened
-    await opened.aclose()
+    async with opened(KEY, fake.url) as ready:
+        yield ready
 
 
 def delivery(
@@ -146,11 +156,8 @@ async def test_a_wrong_key_fails_and_neither_key_appears_in_the_error(
     fake: FakeManyChat,
 ) -> None:
     wrong = "4242:wrong-secret-value"
-    sender = ManyChatSender(wrong, base_url=fake.url, timeout_seconds=0.5)
-    try:
+    async with opened(wrong, fake.url) as sender:
         result = await sender.send(delivery())
-    finally:
-        await sender.aclose()
 
     assert result.status is SendStatus.FAILED
     assert result.error is not None
@@ -161,11 +168,8 @@ async def test_a_wrong_key_fails_and_neither_key_appears_in_the_error(
 
 
 async def test_a_wrong_address_answering_404_fails(fake: FakeManyChat) -> None:
-    sender = ManyChatSender(KEY, base_url=f"{fake.url}/not-manychat", timeout_seconds=0.5)
-    try:
+    async with opened(KEY, f"{fake.url}/not-manychat") as sender:
         result = await sender.send(delivery())
-    finally:
-        await sender.aclose()
 
     assert result.status is SendStatus.FAILED
     assert result.error is not None and "404" in result.error
@@ -225,11 +229,8 @@ async def test_server_errors_and_try_again_codes_are_retried(
 
 
 async def test_a_refused_connection_is_retried_because_nothing_left(fake: FakeManyChat) -> None:
-    sender = ManyChatSender(KEY, base_url=f"http://127.0.0.1:{free_port()}", timeout_seconds=0.5)
-    try:
+    async with opened(KEY, f"http://127.0.0.1:{free_port()}") as sender:
         result = await sender.send(delivery())
-    finally:
-        await sender.aclose()
 
     assert result.status is SendStatus.RETRY
     assert result.error is not None and "ConnectError" in result.error
@@ -308,11 +309,8 @@ async def test_the_probe_says_nothing_when_the_key_works(
 
 async def test_the_probe_explains_a_refused_key_without_showing_it(fake: FakeManyChat) -> None:
     wrong = "4242:wrong-secret-value"
-    sender = ManyChatSender(wrong, base_url=fake.url, timeout_seconds=0.5)
-    try:
+    async with opened(wrong, fake.url) as sender:
         problem = await sender.probe()
-    finally:
-        await sender.aclose()
 
     assert problem is not None
     assert problem.startswith("ManyChat refused the API key (401)")
@@ -321,11 +319,8 @@ async def test_the_probe_explains_a_refused_key_without_showing_it(fake: FakeMan
 
 async def test_the_probe_explains_an_unreachable_manychat() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    sender = ManyChatSender(KEY, base_url=url, timeout_seconds=0.5)
-    try:
+    async with opened(KEY, url) as sender:
         problem = await sender.probe()
-    finally:
-        await sender.aclose()
 
     assert problem is not None
     assert problem.startswith(f"cannot reach ManyChat at {url}")

@@ -17,10 +17,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
-from dmpilot.store.database import MIGRATIONS, create_db_engine, masked_url, migrate, normalize_url
+from dmpilot.store.database import (
+    create_db_engine,
+    masked_url,
+    migrate,
+    normalize_url,
+    schema_head,
+)
 
 # 1024 pages (4 MiB at SQLite's default page size) per step: each step is one short read.
 STEP_PAGES = 1024
@@ -90,17 +95,6 @@ def postgres_commands(url: str, path: str) -> PostgresCommands:
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
-
-
-def head_revision() -> str:
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    if head is None:
-        raise BackupError("this dmpilot build has no migrations")  # a broken install
-    return head
-
-
-def _known_revisions() -> set[str]:
-    return {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
 
 
 # -- backup ---------------------------------------------------------------------------------
@@ -229,10 +223,11 @@ def _facts(connection: sqlite3.Connection, path: Path) -> DatabaseFacts:
     if row is None:
         raise BackupError(f"{path} is not a dmpilot database (no schema version)")
     revision = str(row[0])
-    if revision not in _known_revisions():
+    head, known = schema_head()
+    if revision not in known:
         raise BackupError(
             f"{path} was written by a newer dmpilot (schema {revision}, this one knows up to "
-            f"{head_revision()}); upgrade dmpilot first"
+            f"{head}); upgrade dmpilot first"
         )
     if not {"contacts", "messages"} <= tables:
         raise BackupError(f"{path} is not a dmpilot database (no contacts or messages table)")
@@ -280,7 +275,7 @@ def restore(
         except sqlite3.Error as exc:
             raise BackupError(f"the restore failed: {exc}") from exc
     migrated_from = None
-    if facts.revision != head_revision():
+    if facts.revision != schema_head()[0]:
         migrated_from = facts.revision
         engine = create_db_engine(str(URL.create("sqlite", database=str(target))), pool_size=1)
         try:

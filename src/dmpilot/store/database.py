@@ -11,6 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError
@@ -140,6 +141,15 @@ def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+def schema_head() -> tuple[str, frozenset[str]]:
+    """The newest schema revision this dmpilot ships, and every revision it knows."""
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    head = scripts.get_current_head()
+    if head is None:  # only a broken install ships no migrations
+        raise RuntimeError("dmpilot ships no migrations; reinstall it")
+    return head, frozenset(r.revision for r in scripts.walk_revisions())
 
 
 @contextmanager

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from dmpilot.domain.ports import StoreUnavailable
-from dmpilot.store.database import _alembic_config, masked_url, normalize_url
+from dmpilot.store.database import masked_url, normalize_url, schema_head
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +28,6 @@ class SchemaState:
     known: frozenset[str]  # every revision this dmpilot ships
     max_connections: int | None = None  # PostgreSQL only
     reserved_connections: int | None = None  # PostgreSQL: kept for superusers
-
-
-def schema_head() -> tuple[str, frozenset[str]]:
-    scripts = ScriptDirectory.from_config(_alembic_config())
-    head = scripts.get_current_head()
-    if head is None:  # only a broken install ships no migrations
-        raise RuntimeError("dmpilot ships no migrations; reinstall it")
-    return head, frozenset(r.revision for r in scripts.walk_revisions())
 
 
 def schema_state(url: str, timeout_seconds: float) -> SchemaState:
