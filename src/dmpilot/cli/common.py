@@ -7,7 +7,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +21,11 @@ from dmpilot.personas import PersonaError
 from dmpilot.settings import Settings
 from dmpilot.store import ReadUnit
 from dmpilot.store.database import UnsupportedDatabase
+
+# The CONTACT argument of every command that acts on one contact.
+ContactArgument = Annotated[
+    str, typer.Argument(metavar="CONTACT", help="Subscriber id, @username or id:<n>.")
+]
 
 T = TypeVar("T")
 

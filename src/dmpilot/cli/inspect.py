@@ -17,7 +17,16 @@ from dmpilot.audit.report import as_csv as render_csv
 from dmpilot.audit.report import as_json as render_json
 from dmpilot.audit.report import print_report
 from dmpilot.audit.stats import Prices, compute
-from dmpilot.cli.common import app, console, errors, fail, find_contact, open_system, read
+from dmpilot.cli.common import (
+    ContactArgument,
+    app,
+    console,
+    errors,
+    fail,
+    find_contact,
+    open_system,
+    read,
+)
 from dmpilot.runtime import utcnow
 from dmpilot.store.reads.audit import STEPS
 
@@ -84,9 +93,7 @@ def audit(
 
 @app.command()
 def history(
-    contact: Annotated[
-        str, typer.Argument(metavar="CONTACT", help="Subscriber id, @username or id:<n>.")
-    ],
+    contact: ContactArgument,
 ) -> None:
     """One conversation as a timeline: messages, stages, decisions, deliveries."""
     system = open_system()

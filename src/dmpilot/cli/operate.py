@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from dmpilot.cli.common import (
+    ContactArgument,
     app,
     console,
     fail,
@@ -50,9 +51,7 @@ def resume() -> None:
 
 @app.command()
 def convert(
-    contact: Annotated[
-        str, typer.Argument(metavar="CONTACT", help="Subscriber id, @username or id:<n>.")
-    ],
+    contact: ContactArgument,
 ) -> None:
     """Mark a contact converted: its next message gets the goodbye, then it is stopped."""
     system = open_system()
