@@ -36,7 +36,6 @@ class Composition:
 
     text: str | None = None
     reason: Reason | None = None
-    violations: list[str] = field(default_factory=list)  # the last rejected draft's
     rejected: list[str] = field(default_factory=list)
     # Every rejected draft's violation codes, in order: what the model kept getting wrong.
     draft_violations: list[list[str]] = field(default_factory=list)
@@ -65,6 +64,11 @@ class Composition:
             "attempts": self.attempts,
             **self.tokens,
         }
+
+    @property
+    def violations(self) -> list[str]:
+        """The last rejected draft's codes."""
+        return self.draft_violations[-1] if self.draft_violations else []
 
     def detail(self) -> dict[str, Any]:
         detail: dict[str, Any] = self.usage()
@@ -203,8 +207,7 @@ class Composer:
             if not violations:
                 result.text = reply.text
                 return result
-            result.violations = [v.code for v in violations]
-            result.draft_violations.append(result.violations)
+            result.draft_violations.append([v.code for v in violations])
             for code, layer in (("repetition", "contact"), ("broadcast", "account")):
                 if code in result.violations:
                     metrics.REPETITIONS_BLOCKED.labels(layer=layer).inc()
