@@ -29,6 +29,7 @@ MAX_PRICE = 10_000.0  # US$ per million tokens, far above any model's list price
 # The name each secret is read from, for error messages (never the value).
 _SECRET_VARIABLES = {
     "webhook_token": "DMPILOT_WEBHOOK_TOKEN",
+    "console_password": "DMPILOT_CONSOLE_PASSWORD",
     "manychat_api_key": "DMPILOT_MANYCHAT_API_KEY",
     "anthropic_api_key": "ANTHROPIC_API_KEY",
     "openai_api_key": "OPENAI_API_KEY",
@@ -100,6 +101,16 @@ class Settings(BaseSettings):
     pool_size: int = Field(5, ge=1, le=50)
     api_docs: bool = False
 
+    # -- the operator console and human handoff ------------------------------------------
+    # Sign-in secret for /console; unset: the webhook token (or, with neither, a password
+    # `dmpilot serve` makes up and prints at start).
+    console_password: SecretStr | None = None
+    console_session_hours: float = Field(12.0, gt=0, le=24 * 30, allow_inf_nan=False)
+    # A contact a person took over goes back to the bot by itself after this long.
+    handoff_hours: float = Field(24.0, gt=0, le=24 * 30, allow_inf_nan=False)
+    # A contact asking for a real person is handed to one (the bot falls silent).
+    handoff_on_request: bool = True
+
     # -- delivery (the outbox and its worker) ------------------------------------------
     delivery: DeliveryMode | None = None
     manychat_api_key: SecretStr | None = None
@@ -133,7 +144,12 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "webhook_token", "anthropic_api_key", "openai_api_key", "manychat_api_key", mode="before"
+        "webhook_token",
+        "console_password",
+        "anthropic_api_key",
+        "openai_api_key",
+        "manychat_api_key",
+        mode="before",
     )
     @classmethod
     def _clean_secret(cls, value: object, info: ValidationInfo) -> object:
@@ -190,3 +206,10 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str | None:
         return self.webhook_token.get_secret_value() if self.webhook_token else None
+
+    @property
+    def console_secret(self) -> str | None:
+        """What signs an operator in to /console: its own password, else the token."""
+        if self.console_password is not None:
+            return self.console_password.get_secret_value()
+        return self.token

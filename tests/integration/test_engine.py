@@ -236,11 +236,25 @@ async def test_concurrent_duplicates_get_one_reply(
 async def test_a_burst_is_answered_once_by_the_latest(
     store: Store, make_engine: Callable[..., EngineHarness], clock: FakeClock
 ) -> None:
-    clock.real_sleep = True
+    # Each part arrives once the previous one is stored and waiting out its coalesce
+    # window, and no window ends before all four are in: the order is fixed, not timed.
+    waiting = 0
+    changed = asyncio.Condition()
+
+    async def coalesce_sleep(seconds: float) -> None:
+        nonlocal waiting
+        async with changed:
+            waiting += 1
+            changed.notify_all()
+            await changed.wait_for(lambda: waiting >= 4)
+        clock.advance(seconds=seconds)
+
+    clock.sleep = coalesce_sleep  # type: ignore[method-assign]
     engine = make_engine(coalesce=0.5)
 
     async def send(i: int) -> Decision:
-        await asyncio.sleep(i * 0.05)
+        async with changed:
+            await changed.wait_for(lambda: waiting >= i)
         return await engine.handle(text_inbound("b", f"part {i}", clock.current))
 
     decisions = await asyncio.gather(*(send(i) for i in range(4)))

@@ -28,6 +28,7 @@ from dmpilot.cli.common import (
     read,
 )
 from dmpilot.runtime import utcnow
+from dmpilot.store.findings import replace_findings
 from dmpilot.store.reads.audit import STEPS
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
@@ -81,6 +82,12 @@ def audit(
                 progress=step,
             ),
         )
+    if since is None and contact_id is None:
+        # The whole history: these findings replace the stored ones (the console's
+        # "has audit findings" filter and audit page). A partial audit stores nothing,
+        # since it would erase what it did not look at.
+        with system.store.writing() as unit:
+            replace_findings(unit.db, report, utcnow())
     if as_json:
         typer.echo(render_json(report))
     elif as_csv:

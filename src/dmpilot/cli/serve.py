@@ -6,6 +6,7 @@ import asyncio
 import errno
 import ipaddress
 import os
+import secrets
 import signal
 import socket
 import tempfile
@@ -192,6 +193,7 @@ def serve(
             "no DMPILOT_WEBHOOK_TOKEN set: listening on loopback only, without a token",
             highlight=False,
         )
+    _announce_console(settings, host, port)
     uvicorn.run(
         "dmpilot.web.app:create_app_from_env",
         factory=True,
@@ -204,6 +206,24 @@ def serve(
         proxy_headers=trusted is not None,
         forwarded_allow_ips=trusted,
     )
+
+
+def _announce_console(settings: Settings, host: str, port: int) -> None:
+    """Say where the console is and what signs in. With no token and no console password,
+    make one up for this run: the server processes uvicorn starts inherit it."""
+    address = f"[{host}]" if ":" in host else host
+    url = f"http://{address}:{port}/console"
+    if settings.console_secret is None:
+        password = secrets.token_urlsafe(12)
+        os.environ["DMPILOT_CONSOLE_PASSWORD"] = password
+        console.print(
+            f"console: {url} — sign in with [bold]{password}[/] (made up for this run; set "
+            "DMPILOT_CONSOLE_PASSWORD to keep one)",
+            highlight=False,
+        )
+        return
+    secret = "DMPILOT_CONSOLE_PASSWORD" if settings.console_password else "DMPILOT_WEBHOOK_TOKEN"
+    console.print(f"console: {url} — sign in with {secret}", highlight=False)
 
 
 @app.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from dmpilot.domain.contacts import ContactRef
+from dmpilot.domain.contacts import ContactRef, HandoffReason
 from dmpilot.domain.inbound import Inbound
 
 
@@ -46,6 +46,48 @@ class Resume:
 
 @dataclass(frozen=True, slots=True)
 class MarkConverted:
+    contact: ContactRef
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class TakeOver:
+    """A person takes the contact over: the bot is silent for it until handed back, or
+    until DMPILOT_HANDOFF_HOURS pass."""
+
+    contact: ContactRef
+    by: str
+    reason: HandoffReason = HandoffReason.OPERATOR
+
+
+@dataclass(frozen=True, slots=True)
+class HandBack:
+    contact: ContactRef
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendAsHuman:
+    """A person's message to the contact, sent through the outbox like a reply: exempt from
+    the reply rules, fenced by the stop and the 24-hour window. Takes the contact over if
+    no one had. `key` makes a resubmitted form queue it once."""
+
+    contact: ContactRef
+    by: str
+    text: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopContact:
+    contact: ContactRef
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResetContact:
+    """Start a funnel-stopped contact's funnel over (never a minor's or an opt-out's)."""
+
     contact: ContactRef
     by: str
 

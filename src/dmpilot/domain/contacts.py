@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from dmpilot.domain.decision import Reason
+
 # Contact ids are 64-bit integers in SQLite and PostgreSQL. Checking the length before
 # int() also keeps a 5000-digit id away from Python's integer-conversion limit.
 MAX_INTERNAL_ID = 2**63 - 1
@@ -91,6 +93,32 @@ def _shown(text: str, limit: int = 40) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
 
 
+class ContactStatus(StrEnum):
+    """Where a contact stands, as the console filters and shows it."""
+
+    ACTIVE = "active"  # the bot answers
+    HANDOFF = "handoff"  # a person has taken over: the bot is silent until it is handed back
+    STOPPED = "stopped"  # stopped for good (funnel complete, opt-out, minor, by an operator)
+    CUSTOMER = "customer"  # marked converted
+
+
+class HandoffReason(StrEnum):
+    OPERATOR = "operator"  # taken over from the console, the CLI or the admin API
+    REQUESTED = "requested"  # the contact asked for a real person
+    HUMAN_REPLIED = "human_replied"  # someone answered from the Instagram app
+
+
+class HandbackReason(StrEnum):
+    OPERATOR = "operator"
+    EXPIRED = "expired"  # DMPILOT_HANDOFF_HOURS passed
+    STOPPED = "stopped"  # the contact was stopped while a person had it
+
+
+# Stop reasons an operator may undo with a reset: the funnel ran its course, or an operator
+# stopped it. Never a minor or an opt-out: for those the action does not exist.
+RESETTABLE_STOPS = frozenset({Reason.CAP.value, Reason.OPERATOR.value})
+
+
 @dataclass(frozen=True, slots=True)
 class ContactInfo:
     id: int
@@ -103,9 +131,50 @@ class ContactInfo:
     stopped_at: datetime | None
     stop_reason: str | None
     converted_at: datetime | None
+    handoff_until: datetime | None = None
+    handoff_by: str | None = None
+    handoff_reason: str | None = None
+
+    def in_handoff(self, now: datetime) -> bool:
+        return self.handoff_until is not None and self.handoff_until > now
+
+    def status(self, now: datetime) -> ContactStatus:
+        if self.converted_at is not None:
+            return ContactStatus.CUSTOMER
+        if self.stopped_at is not None:
+            return ContactStatus.STOPPED
+        if self.in_handoff(now):
+            return ContactStatus.HANDOFF
+        return ContactStatus.ACTIVE
+
+    @property
+    def resettable(self) -> bool:
+        """A funnel-stopped contact may start over; a minor or an opt-out never."""
+        return (
+            self.stopped_at is not None
+            and self.converted_at is None
+            and self.stop_reason in RESETTABLE_STOPS
+        )
 
 
 class ConvertOutcome(StrEnum):
     CONVERTED = "converted"
     ALREADY = "already"  # it was marked converted before
     STOPPED = "stopped"  # recorded, but the contact is stopped: nothing will be sent
+
+
+class ActionOutcome(StrEnum):
+    """What an operator's action on one contact did."""
+
+    DONE = "done"
+    ALREADY = "already"  # it was already so: nothing changed
+    REFUSED = "refused"  # it may not be done to this contact; `detail` says why
+    DUPLICATE = "duplicate"  # this very message (same key) was already queued
+
+
+@dataclass(frozen=True, slots=True)
+class ContactActionResult:
+    contact: ContactInfo | None  # None: no contact matches the reference
+    outcome: ActionOutcome | None = None
+    detail: str | None = None  # why it was refused, in words an operator can act on
+    delivery_id: int | None = None  # a human reply's outbox row

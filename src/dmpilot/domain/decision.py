@@ -32,6 +32,8 @@ class Reason(StrEnum):
     QUEUED = "queued"  # stored; the worker runs the turn and pushes the reply (push mode)
     DEFERRED = "deferred"  # the reply was not ready in time; it is pushed when it is (hybrid)
     INTERRUPTED = "interrupted"  # the process died mid-turn; found and recorded at a restart
+    HANDOFF = "handoff"  # a person has taken this contact over: the bot stays silent
+    OPERATOR = "operator"  # an operator stopped the contact by hand
 
 
 class EventKind(StrEnum):
@@ -51,6 +53,10 @@ class EventKind(StrEnum):
     DELIVERY_UNKNOWN = "delivery_unknown"  # the outcome is unknown; never retried
     DELIVERY_CANCELLED = "delivery_cancelled"  # fenced off before sending
     INTENT = "intent"  # what a message asked for (reason) and what the turn did about it
+    HANDOFF = "handoff"  # a person took the contact over (reason: domain.contacts.HandoffReason)
+    HANDBACK = "handback"  # … and gave it back to the bot (reason: by hand, or expired)
+    HUMAN_REPLY = "human_reply"  # a person's message was queued for the contact
+    RESET = "reset"  # an operator started a funnel-stopped contact's funnel over
 
 
 class Action(StrEnum):
@@ -125,6 +131,10 @@ class ContactState:
     new_conversations_today: int = 0  # read only for a contact never answered yet
     # A reply this turn replaced was due at this time; the new one keeps its slot.
     superseded_not_before: datetime | None = None
+    handoff_until: datetime | None = None  # a person has the contact until then
+
+    def in_handoff(self, now: datetime) -> bool:
+        return self.handoff_until is not None and self.handoff_until > now
 
     @property
     def replies_in_cycle(self) -> int:

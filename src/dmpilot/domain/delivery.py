@@ -39,6 +39,7 @@ class CancelReason(StrEnum):
     PAUSED = "paused"  # the kill switch is on
     SUPERSEDED = "superseded"  # a newer turn answers everything this reply answered
     WINDOW_CLOSED = "window_closed"  # the contact's last message is older than 24 h
+    HANDOFF = "handoff"  # a person took the contact over: the bot's queued replies are withdrawn
 
 
 class DeliveryKind(StrEnum):
@@ -49,6 +50,7 @@ class DeliveryKind(StrEnum):
     BOUNDARY = "boundary"
     EXIT = "exit"
     GOODBYE = "goodbye"
+    HUMAN = "human"  # written by a person (console, CLI, admin API), not by the bot
 
     @property
     def ends_conversation(self) -> bool:

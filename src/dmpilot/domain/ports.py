@@ -10,7 +10,13 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from dmpilot.domain.contacts import ContactInfo, ContactRef, ConvertOutcome
+from dmpilot.domain.contacts import (
+    ContactActionResult,
+    ContactInfo,
+    ContactRef,
+    ConvertOutcome,
+    HandoffReason,
+)
 from dmpilot.domain.control import ControlState
 from dmpilot.domain.decision import ContactState, EventKind, Reason
 from dmpilot.domain.delivery import (
@@ -23,7 +29,7 @@ from dmpilot.domain.delivery import (
 )
 from dmpilot.domain.inbound import Inbound
 from dmpilot.domain.memory import Fact
-from dmpilot.domain.turns import AfterSkip, Committed, Recorded, TurnCommit
+from dmpilot.domain.turns import AfterSkip, Committed, HandoffRequest, Recorded, TurnCommit
 
 
 class StoreUnavailable(Exception):
@@ -49,6 +55,7 @@ class InboxPort(Protocol):
         settle: timedelta = ...,
         owe_goodbye: bool = True,
         facts: Sequence[Fact] = (),
+        handoff: HandoffRequest | None = None,
     ) -> Recorded: ...
 
     def newest_inbound_id(self, contact_id: int) -> int | None: ...
@@ -138,6 +145,24 @@ class ContactsPort(Protocol):
     def mark_converted(self, contact: ContactInfo, now: datetime, by: str) -> ConvertOutcome: ...
 
 
+class HandoffsPort(Protocol):
+    """An operator's actions on one contact (store/handoff.py)."""
+
+    def take_over(
+        self, ref: ContactRef, now: datetime, until: datetime, by: str, reason: HandoffReason
+    ) -> ContactActionResult: ...
+
+    def hand_back(self, ref: ContactRef, now: datetime, by: str) -> ContactActionResult: ...
+
+    def send(
+        self, ref: ContactRef, text: str, key: str, now: datetime, until: datetime, by: str
+    ) -> ContactActionResult: ...
+
+    def stop(self, ref: ContactRef, now: datetime, by: str) -> ContactActionResult: ...
+
+    def reset(self, ref: ContactRef, now: datetime, by: str) -> ContactActionResult: ...
+
+
 class EventsPort(Protocol):
     def record(
         self,
@@ -176,6 +201,8 @@ class WritingUnit(Protocol):
     def events(self) -> EventsPort: ...
     @property
     def links(self) -> LinksPort: ...
+    @property
+    def handoffs(self) -> HandoffsPort: ...
 
 
 class ReadModels(Protocol):

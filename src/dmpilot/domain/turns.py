@@ -53,6 +53,8 @@ class Recorded:
     # A repeat of a message no decision was ever recorded for (its turn crashed or the
     # database failed mid-way): this delivery takes the turn instead of being dropped.
     retake: bool = False
+    # A person has the contact (handoff): the bot records and stays silent.
+    handoff: bool = False
 
     @property
     def duplicate(self) -> bool:
@@ -62,6 +64,13 @@ class Recorded:
     def subject_id(self) -> int | None:
         """The stored message this delivery is about."""
         return self.message_id if self.message_id is not None else self.duplicate_of
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffRequest:
+    """The message asks for a real person: hand the contact to one, until `until`."""
+
+    until: datetime
 
 
 @dataclass(frozen=True, slots=True)

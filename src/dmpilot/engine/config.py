@@ -35,6 +35,8 @@ class EngineConfig:
     send_lease: timedelta = timedelta(seconds=60)  # longer than a send can take
     min_send_gap: timedelta = timedelta(seconds=2)  # between two sends to one contact
     sends_per_second: int = 20  # account-wide; ManyChat's sendContent allows about 25
+    handoff: timedelta = timedelta(hours=24)  # a person's hold on a contact ends after this
+    handoff_on_request: bool = True  # "can I talk to a real person?" hands the contact over
 
     @property
     def settle(self) -> timedelta:
@@ -84,4 +86,6 @@ class EngineConfig:
             send_lease=timedelta(seconds=settings.send_lease_seconds),
             min_send_gap=timedelta(seconds=settings.min_send_gap_seconds),
             sends_per_second=settings.sends_per_second,
+            handoff=timedelta(hours=settings.handoff_hours),
+            handoff_on_request=settings.handoff_on_request,
         )

@@ -23,14 +23,20 @@ from dmpilot import metrics
 from dmpilot.brains.base import Brain
 from dmpilot.domain.commands import (
     DeliveryDue,
+    HandBack,
     MarkConverted,
     Pause,
     ReceiveMessage,
     RecordClick,
     RecoverInterrupted,
+    ResetContact,
     Resume,
+    SendAsHuman,
+    StopContact,
+    TakeOver,
     TurnDue,
 )
+from dmpilot.domain.contacts import ContactActionResult
 from dmpilot.domain.control import ControlState
 from dmpilot.domain.decision import Action, Decision, Reason
 from dmpilot.domain.funnel import STOPPED_STAGE
@@ -57,7 +63,13 @@ Command = (
     | MarkConverted
     | RecordClick
     | RecoverInterrupted
+    | TakeOver
+    | HandBack
+    | SendAsHuman
+    | StopContact
+    | ResetContact
 )
+ContactAction = TakeOver | HandBack | SendAsHuman | StopContact | ResetContact
 
 
 @dataclass(slots=True)
@@ -133,9 +145,11 @@ class Engine:
     async def handle(self, command: RecordClick) -> bool: ...
     @overload
     async def handle(self, command: RecoverInterrupted) -> int: ...
+    @overload
+    async def handle(self, command: ContactAction) -> ContactActionResult: ...
 
     async def handle(self, command: Command) -> Any:
-        from dmpilot.engine import deliver, operator, receive, turn
+        from dmpilot.engine import deliver, handoff, operator, receive, turn
 
         if isinstance(command, ReceiveMessage):
             return await receive.receive_message(self, command)
@@ -149,6 +163,16 @@ class Engine:
             return await operator.record_click(self, command)
         if isinstance(command, RecoverInterrupted):
             return await operator.recover_interrupted(self, command)
+        if isinstance(command, TakeOver):
+            return await handoff.take_over(self, command)
+        if isinstance(command, HandBack):
+            return await handoff.hand_back(self, command)
+        if isinstance(command, SendAsHuman):
+            return await handoff.send_as_human(self, command)
+        if isinstance(command, StopContact):
+            return await handoff.stop_contact(self, command)
+        if isinstance(command, ResetContact):
+            return await handoff.reset_contact(self, command)
         return await operator.mark_converted(self, command)
 
     async def drain(self) -> None:

@@ -24,8 +24,8 @@ from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.domain.inbound import Inbound
 from dmpilot.domain.language import detect_language
 from dmpilot.domain.memory import extract_facts
-from dmpilot.domain.safety import opts_out, says_minor
-from dmpilot.domain.turns import Recorded
+from dmpilot.domain.safety import asks_for_human, opts_out, says_minor
+from dmpilot.domain.turns import HandoffRequest, Recorded
 from dmpilot.engine.core import Engine, Turn, describe
 from dmpilot.engine.turn import run_turn
 
@@ -61,6 +61,9 @@ async def receive_message(engine: Engine, command: ReceiveMessage) -> Decision:
             seconds=config.coalesce_seconds + config.inline_seconds + config.reply_budget_seconds
         )
     owe_goodbye = persona.in_language(persona.opt_out_goodbye, language or "") is not None
+    handoff = None
+    if config.handoff_on_request and inbound.text and asks_for_human(inbound.text):
+        handoff = HandoffRequest(until=now + config.handoff)
     # Nothing is stored if this raises: the caller answers 503 so the sender retries.
     recorded = await engine.write(
         lambda unit: unit.inbox.record(
@@ -73,6 +76,7 @@ async def receive_message(engine: Engine, command: ReceiveMessage) -> Decision:
             settle=config.settle,
             owe_goodbye=owe_goodbye,
             facts=extract_facts(inbound.text) if inbound.text else (),
+            handoff=handoff,
         )
     )
     turn = Turn(
@@ -122,6 +126,9 @@ async def _decide(engine: Engine, turn: Turn, recorded: Recorded, inbound: Inbou
         return await engine.skip(turn, Reason.PAUSED)
     if opted_out and not recorded.goodbye_due:
         return await engine.stop(turn, Reason.OPT_OUT)
+    if recorded.handoff:
+        # A person answers this contact: stored, shown to them, and the bot stays quiet.
+        return await engine.skip(turn, Reason.HANDOFF)
     if (
         recorded.stopped
         and not recorded.goodbye_due

@@ -53,6 +53,8 @@ async def run_turn(engine: Engine, turn: Turn, owner: str, state: ContactState) 
         return await engine.skip(turn, Reason.COALESCED if fresh else Reason.DUPLICATE)
     if state.paused:
         return await engine.skip(turn, Reason.PAUSED)
+    if state.in_handoff(engine.clock.now()):
+        return await engine.skip(turn, Reason.HANDOFF)
     if any(looks_like_injection(m.text) for m in state.pending):
         # Answered like any message; the leak check guards the reply. Flagged for audit.
         now = engine.clock.now()

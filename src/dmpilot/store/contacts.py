@@ -11,6 +11,23 @@ from dmpilot.domain.decision import EventKind
 from dmpilot.store.events import add_event
 from dmpilot.store.schema import contacts
 
+# The columns a ContactInfo is made of, in its field order.
+CONTACT_INFO_COLUMNS = (
+    contacts.c.id,
+    contacts.c.channel,
+    contacts.c.external_id,
+    contacts.c.username,
+    contacts.c.name,
+    contacts.c.stage,
+    contacts.c.language,
+    contacts.c.stopped_at,
+    contacts.c.stop_reason,
+    contacts.c.converted_at,
+    contacts.c.handoff_until,
+    contacts.c.handoff_by,
+    contacts.c.handoff_reason,
+)
+
 
 def find_contact(db: Connection, ref: ContactRef) -> ContactInfo | None:
     """The contact a reference names (the oldest, when a username is on two channels)."""
@@ -23,18 +40,7 @@ def find_contact(db: Connection, ref: ContactRef) -> ContactInfo | None:
         # A bare word may be a subscriber id or a username typed without its @.
         condition = or_(c.c.external_id == ref.value, c.c.username == ref.value)
     row = db.execute(
-        select(
-            c.c.id,
-            c.c.channel,
-            c.c.external_id,
-            c.c.username,
-            c.c.name,
-            c.c.stage,
-            c.c.language,
-            c.c.stopped_at,
-            c.c.stop_reason,
-            c.c.converted_at,
-        )
+        select(*CONTACT_INFO_COLUMNS)
         .where(condition)
         .order_by((c.c.external_id != ref.value), c.c.id)
         .limit(1)

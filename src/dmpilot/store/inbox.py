@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from dmpilot.domain.contacts import HandbackReason, HandoffReason
 from dmpilot.domain.decision import EventKind, Reason
 from dmpilot.domain.delivery import CancelReason, DeliveryKind
 from dmpilot.domain.inbound import Inbound
 from dmpilot.domain.memory import Fact, FactKind, merge
-from dmpilot.domain.turns import Recorded
+from dmpilot.domain.turns import HandoffRequest, Recorded
 from dmpilot.store.events import add_event
+from dmpilot.store.handoff import end_handoff, take_over
 from dmpilot.store.outbox import cancel_pending
 from dmpilot.store.schema import contact_facts, contacts
 from dmpilot.store.statements import Statements
@@ -39,6 +41,7 @@ class Inbox:
         settle: timedelta = timedelta(seconds=3),
         owe_goodbye: bool = True,
         facts: Sequence[Fact] = (),
+        handoff: HandoffRequest | None = None,
     ) -> Recorded:
         """Store one delivery exactly once; recognise a repeat of it atomically.
 
@@ -46,6 +49,8 @@ class Inbox:
         cancels whatever was queued for it, so nothing follows a "stop" or an "I'm 15".
         `owe_goodbye`: the persona has a goodbye for an opt-out (else opt-outs are silent).
         `facts`: what this message says about the contact (domain.memory), remembered.
+        `handoff`: the message asks for a real person; an active contact is handed to one
+        in the same transaction. A handoff whose time ran out ends here, with its event.
         `schedule_at` owes the contact a turn run by the worker at that time (push and
         hybrid delivery): each new message pushes it back, so a burst gets one turn.
         A repeat of a message that never got a decision (its request died, the database
@@ -53,7 +58,7 @@ class Inbox:
         no turn may hold the contact, so a repeat racing the original stays a duplicate.
         """
         db, sql = self.db, self.sql
-        contact_id, stopped_at, stage, lease_expires_at, goodbye_due = db.execute(
+        contact_id, stopped_at, stage, lease_expires_at, goodbye_due, until, since = db.execute(
             sql.upsert_contact,
             {
                 "channel": inbound.channel,
@@ -67,6 +72,10 @@ class Inbox:
         paused = bool(db.scalar(sql.paused))
         stopped = stopped_at is not None
         subscriber = inbound.contact_external_id
+        if since is not None and (until is None or until <= now):
+            end_handoff(db, contact_id, now, HandbackReason.EXPIRED, None)
+            until = None
+        handed_off = until is not None and until > now
 
         key = inbound.dedup_key()
         if key is not None:
@@ -95,6 +104,7 @@ class Inbox:
                     stage,
                     goodbye_due=bool(goodbye_due),
                     retake=retake,
+                    handoff=handed_off,
                 )
 
         message_id = db.execute(
@@ -128,7 +138,19 @@ class Inbox:
             )
             if applied is not None:
                 goodbye_due = owed
-        if schedule_at is not None and not inbound.is_empty:
+                handed_off = False  # the stop ended any handoff
+        elif handoff is not None and not stopped and not handed_off:
+            handed_off = take_over(
+                db,
+                sql,
+                contact_id,
+                now,
+                handoff.until,
+                "contact",
+                HandoffReason.REQUESTED,
+                message_id,
+            )
+        if schedule_at is not None and not inbound.is_empty and not handed_off:
             db.execute(sql.schedule_turn, {"b_id": contact_id, "b_due": schedule_at})
         return Recorded(
             contact_id,
@@ -140,6 +162,7 @@ class Inbox:
             stage,
             applied,
             goodbye_due=bool(goodbye_due),
+            handoff=handed_off,
         )
 
     def mark_interrupted(

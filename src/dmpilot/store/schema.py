@@ -17,7 +17,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     false,
+    literal_column,
 )
 
 # BIGINT on PostgreSQL, INTEGER (rowid alias, autoincrementing) on SQLite.
@@ -57,8 +59,14 @@ contacts = Table(
     Column("turn_attempts", Integer, nullable=False, server_default="0"),
     # An opt-out stopped this contact while it was active: one goodbye is owed.
     Column("goodbye_due", Boolean, nullable=False, server_default=false()),
+    # Human handoff: the bot is silent for this contact until handoff_until.
+    Column("handoff_at", DateTime),
+    Column("handoff_until", DateTime),
+    Column("handoff_by", String(64)),
+    Column("handoff_reason", String(32)),
     UniqueConstraint("channel", "external_id"),
     Index(None, "turn_due_at"),
+    Index(None, "last_inbound_at", "id"),  # the console's inbox, newest activity first
 )
 
 messages = Table(
@@ -87,11 +95,24 @@ messages = Table(
     Column("text_key", String(16)),
     # Outbound only: its delivery was cancelled, so the contact never saw it.
     Column("cancelled", Boolean, nullable=False, server_default=false()),
+    # Outbound written by a person (console, `dmpilot say`): who. NULL for the bot's.
+    Column("author", String(64)),
     Index(None, "contact_id", "id"),
     Index(None, "contact_id", "text_key"),
     Index(None, "created_at"),
     # One reply per turn: inbound rows carry no turn, so NULLs do not collide.
     Index("uq_messages_turn_id", "turn_id", unique=True),
+)
+
+# Our messages that were not withdrawn: the console's replies-per-day chart counts them by
+# day on this partial index. Literals, not bound values, so SQLite's planner can match a
+# query's WHERE to the index's.
+REPLIED = and_(messages.c.direction == literal_column("'out'"), messages.c.cancelled == false())
+Index(
+    "ix_messages_replies_created_at",
+    messages.c.created_at,
+    sqlite_where=REPLIED,
+    postgresql_where=REPLIED,
 )
 
 # Dedup: one row per (contact, message key); the window is enforced by an atomic upsert.
@@ -228,4 +249,15 @@ link_clicks = Table(
     Column("clicked_at", DateTime, nullable=False),
     Column("user_agent", String(200)),
     Index(None, "token"),
+)
+
+# The last audit's findings, per contact: the console's "has audit findings" filter.
+# Each audit run over the whole history replaces them.
+audit_findings = Table(
+    "audit_findings",
+    metadata,
+    Column("contact_id", Id, primary_key=True),
+    Column("finding", String(32), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("found_at", DateTime, nullable=False),
 )

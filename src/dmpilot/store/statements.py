@@ -111,6 +111,8 @@ class Statements:
             contacts.c.stage,
             contacts.c.lease_expires_at,
             contacts.c.goodbye_due,
+            contacts.c.handoff_until,
+            contacts.c.handoff_at,
         )
 
         self.paused = select(control.c.paused).where(control.c.id == 1)
@@ -174,6 +176,11 @@ class Statements:
         stop = {
             "stopped_at": func.coalesce(contacts.c.stopped_at, _p("b_now")),
             "stage": STOPPED_STAGE,
+            # A stop ends any handoff: nothing, not even a person's message, follows it.
+            "handoff_at": None,
+            "handoff_until": None,
+            "handoff_by": None,
+            "handoff_reason": None,
         }
         self.stop_minor = (
             update(contacts)

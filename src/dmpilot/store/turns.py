@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Update, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Update, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dmpilot.domain.decision import ContactState, EventKind, MessageView, Reason
@@ -65,6 +65,11 @@ def _fence(kind: CommitKind, reactivate: bool) -> Update:
     else:
         may_speak = contacts.c.stopped_at.is_(None)
         values["stage"] = bindparam("new_stage")
+    if kind is not CommitKind.GOODBYE:
+        # A person took the contact over: the bot's turn may not speak over them.
+        may_speak = may_speak & or_(
+            contacts.c.handoff_until.is_(None), contacts.c.handoff_until <= bindparam("now")
+        )
     if kind is CommitKind.EXIT:
         values |= {
             "stopped_at": bindparam("now"),
@@ -172,6 +177,7 @@ class Leases:
             channel=contact.channel,
             turn_attempts=contact.turn_attempts or 0,
             goodbye_due=bool(contact.goodbye_due),
+            handoff_until=contact.handoff_until,
         )
 
 
@@ -382,12 +388,14 @@ class Turns:
 
     def _why_fenced(self, turn: TurnCommit) -> Reason:
         row = self.db.execute(
-            select(contacts.c.lease_owner, contacts.c.lease_expires_at).where(
-                contacts.c.id == turn.contact_id
-            )
+            select(
+                contacts.c.lease_owner, contacts.c.lease_expires_at, contacts.c.handoff_until
+            ).where(contacts.c.id == turn.contact_id)
         ).one()
         if row.lease_owner != turn.owner or row.lease_expires_at <= turn.now:
             return Reason.LEASE_LOST
+        if row.handoff_until is not None and row.handoff_until > turn.now:
+            return Reason.HANDOFF
         return Reason.STOPPED
 
     def _rotate_exit(self, turn: TurnCommit) -> int:

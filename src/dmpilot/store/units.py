@@ -19,10 +19,12 @@ from dmpilot.store.bulk import Bulk
 from dmpilot.store.contacts import Contacts, find_contact
 from dmpilot.store.control import Control
 from dmpilot.store.events import EventLog
+from dmpilot.store.handoff import Handoffs
 from dmpilot.store.inbox import Inbox
 from dmpilot.store.links import Links
 from dmpilot.store.outbox import Outbox
 from dmpilot.store.reads import audit as audit_reads
+from dmpilot.store.reads import console as console_reads
 from dmpilot.store.reads import deliveries as delivery_reads
 from dmpilot.store.reads.history import TimelineEntry, timeline
 from dmpilot.store.reads.stats import RawStats, raw_stats
@@ -39,6 +41,7 @@ class WriteUnit:
         "control",
         "db",
         "events",
+        "handoffs",
         "inbox",
         "leases",
         "links",
@@ -57,6 +60,7 @@ class WriteUnit:
         self.events = EventLog(db)
         self.links = Links(db)
         self.bulk = Bulk(db)
+        self.handoffs = Handoffs(db, sql)
 
 
 class ReadUnit:
@@ -157,3 +161,29 @@ class ReadUnit:
 
     def contact_names(self, ids: list[int]) -> dict[int, tuple[str, str | None]]:
         return audit_reads.contact_names(self.db, ids)
+
+    # -- the operator console (store/reads/console.py) -----------------------------------
+
+    def console_inbox(
+        self, query: console_reads.InboxQuery, now: datetime
+    ) -> console_reads.InboxPage:
+        return console_reads.inbox(self.db, query, now)
+
+    def console_overview(self, now: datetime) -> console_reads.Overview:
+        return console_reads.overview(self.db, now)
+
+    def console_contact(self, contact_id: int) -> console_reads.ContactHeader | None:
+        return console_reads.contact_header(self.db, contact_id)
+
+    def console_timeline(
+        self, contact_id: int, before: console_reads.TimelineCursor | None = None
+    ) -> console_reads.TimelinePage:
+        return console_reads.timeline(self.db, contact_id, before=before)
+
+    def console_timeline_after(
+        self, contact_id: int, after: console_reads.TimelineCursor
+    ) -> console_reads.TimelinePage:
+        return console_reads.timeline_after(self.db, contact_id, after)
+
+    def console_findings(self) -> list[console_reads.FindingRow]:
+        return console_reads.stored_findings(self.db)

@@ -27,12 +27,15 @@ from sqlalchemy import (
     select,
 )
 
+from dmpilot.domain.delivery import DeliveryKind
 from dmpilot.domain.findings import Finding
 from dmpilot.domain.links import LinkMatcher
 from dmpilot.domain.persona import Persona
 from dmpilot.domain.repetition import distinct_texts
 from dmpilot.store.schema import contacts, deliveries, messages
 
+# Messages a person wrote (handoff): the bot's quality checks leave them out.
+HUMAN = DeliveryKind.HUMAN.value
 LOOP_WINDOW = 5
 LOOP_MAX_DISTINCT = 2
 REPEAT_MIN = 3
@@ -104,11 +107,21 @@ def _conversation_order(db: Connection, scope: Scope) -> dict[Finding, Counts]:
             func.lag(m.c.language)
             .over(partition_by=m.c.contact_id, order_by=m.c.id)
             .label("previous_language"),
+            func.lag(m.c.kind)
+            .over(partition_by=m.c.contact_id, order_by=m.c.id)
+            .label("previous_kind"),
         )
         .where(*scope.messages_where())
         .subquery("rows")
     )
     out = rows.c.direction == "out"
+    # A person writing twice in a row (handoff) is theirs to judge, not the bot's.
+    bot_after_bot = and_(
+        out,
+        rows.c.kind != HUMAN,
+        rows.c.previous_direction == "out",
+        rows.c.previous_kind != HUMAN,
+    )
     wrong_language = and_(
         out,
         rows.c.kind == "reply",
@@ -118,7 +131,7 @@ def _conversation_order(db: Connection, scope: Scope) -> dict[Finding, Counts]:
     )
     query = select(
         rows.c.contact_id,
-        _flag(and_(out, rows.c.previous_direction == "out")),
+        _flag(bot_after_bot),
         _flag(wrong_language),
     ).group_by(rows.c.contact_id)
     return _spread(db.execute(query), (Finding.DOUBLE_REPLY, Finding.WRONG_LANGUAGE))
@@ -135,7 +148,7 @@ def _timed_duplicates(db: Connection, scope: Scope) -> dict[Finding, Counts]:
             .over(partition_by=(m.c.contact_id, m.c.text_key), order_by=m.c.id)
             .label("previous_at"),
         )
-        .where(m.c.direction == "out", *scope.messages_where())
+        .where(m.c.direction == "out", m.c.kind != HUMAN, *scope.messages_where())
         .subquery("rows")
     )
     gap = seconds_between(db, rows.c.created_at, rows.c.previous_at)
@@ -151,7 +164,7 @@ def repeated_messages(db: Connection, scope: Scope) -> Counts:
     """Texts (normalised, as the live check compares them) sent 3+ times to one contact."""
     groups = (
         select(messages.c.contact_id)
-        .where(messages.c.direction == "out", *scope.messages_where())
+        .where(messages.c.direction == "out", messages.c.kind != HUMAN, *scope.messages_where())
         .group_by(messages.c.contact_id, messages.c.text_key)
         .having(func.count() >= REPEAT_MIN)
         .subquery()
@@ -286,6 +299,8 @@ def unanswered(db: Connection, scope: Scope) -> Counts:
         .where(
             m.c.direction == "in",
             c.c.stopped_at.is_(None),
+            # A person is answering a contact in handoff: its silence is not the bot's.
+            or_(c.c.handoff_until.is_(None), c.c.handoff_until <= scope.now),
             m.c.id > func.coalesce(last_out.c.last_out, literal(0)),
             m.c.created_at < scope.now - UNANSWERED_AFTER,
             *scope.messages_where(),
