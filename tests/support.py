@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import make_url
 
 from dmpilot.bootstrap import System, bootstrap
-from dmpilot.brains import Brain, ScriptedBrain
+from dmpilot.brains import Brain, BrainReply, BrainRequest, ScriptedBrain
 from dmpilot.domain.commands import ReceiveMessage
 from dmpilot.domain.control import ControlState
 from dmpilot.domain.decision import Decision
@@ -352,3 +353,28 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class RecordingBrain:
+    """The scripted brain, keeping every request it was given."""
+
+    name = "recording"
+    checks_broadcast = False
+
+    def __init__(self) -> None:
+        self.inner = ScriptedBrain(seed=5)
+        self.requests: list[BrainRequest] = []
+        self.gate: asyncio.Event | None = None  # set: each draft waits for it
+        self.started = asyncio.Event()
+
+    async def generate(self, request: BrainRequest) -> BrainReply:
+        self.requests.append(request)
+        self.started.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        return await self.inner.generate(request)
+
+    async def probe(self, timeout_seconds: float) -> Any:
+        return await self.inner.probe(timeout_seconds)
+
+    async def aclose(self) -> None: ...

@@ -80,6 +80,17 @@ class System:
                 self.settings.manychat_api_url,
                 timeout_seconds=self.settings.manychat_timeout_seconds,
             )
+        settings = self.settings
+        if settings.instagram and settings.meta_access_token and settings.meta_account_id:
+            from dmpilot.channels.instagram_api import InstagramSender
+
+            senders["instagram"] = InstagramSender(
+                settings.meta_access_token.get_secret_value(),
+                settings.meta_account_id,
+                settings.meta_graph_url,
+                timeout_seconds=settings.meta_timeout_seconds,
+                typing_seconds=self.persona.typing_seconds,
+            )
         return senders
 
     @cached_property

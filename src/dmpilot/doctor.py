@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from dmpilot.brains import Brain, ProbeStatus, build_brain
 from dmpilot.domain.ports import StoreUnavailable
@@ -291,11 +292,107 @@ async def check_manychat(settings: Settings, timeout_seconds: float) -> Check:
 
 # -- Instagram (Meta) ------------------------------------------------------------------------
 
+INSTAGRAM_SECRETS = "Instagram (Meta) secrets"
+INSTAGRAM_TOKEN = "Instagram access token"
+MIN_VERIFY_TOKEN_LENGTH = 16
+_MIN_VERIFY_DISTINCT = 8  # a random 16-character token has about 14
+_META_SETUP = "README: 'Instagram without ManyChat'"
+_NEW_META_TOKEN = (
+    "generate a new token in the Meta app dashboard (Instagram → API setup with Instagram "
+    "business login → Generate token) and set DMPILOT_META_ACCESS_TOKEN"
+)
 
-def check_instagram() -> Check:
-    # The direct Instagram channel does not exist yet and has no DMPILOT_META_* settings;
-    # this becomes a real check (app secret, verify token) with the channel.
-    return Check("Instagram (Meta) secrets", Status.SKIP, "Instagram channel not configured")
+
+def check_instagram_secrets(
+    app_secret: str | None,
+    verify_token: str | None,
+    access_token: str | None,
+    account_id: str | None,
+) -> Check:
+    """The direct Instagram channel's settings: all four or none, a verify token that is not
+    trivially guessed, an account id of digits. Nothing here talks to Meta."""
+    name = INSTAGRAM_SECRETS
+    given = {
+        "DMPILOT_META_APP_SECRET": app_secret,
+        "DMPILOT_META_VERIFY_TOKEN": verify_token,
+        "DMPILOT_META_ACCESS_TOKEN": access_token,
+        "DMPILOT_META_ACCOUNT_ID": account_id,
+    }
+    missing = [variable for variable, value in given.items() if not value]
+    if len(missing) == len(given):
+        return Check(name, Status.SKIP, "Instagram channel not configured (no DMPILOT_META_*)")
+    if missing:
+        return Check(
+            name,
+            Status.FAIL,
+            f"the Instagram channel needs every DMPILOT_META_* setting; missing: "
+            f"{', '.join(missing)}",
+            f"set them all, or none to run without the Instagram channel ({_META_SETUP})",
+        )
+    if not (account_id and account_id.isascii() and account_id.isdigit()):
+        return Check(
+            name,
+            Status.FAIL,
+            "DMPILOT_META_ACCOUNT_ID is not the account's numeric id (digits only)",
+            "copy the id the Meta app dashboard shows next to the account "
+            "(Instagram → API setup with Instagram business login)",
+        )
+    token = verify_token or ""
+    fix = f"set DMPILOT_META_VERIFY_TOKEN to a random value, e.g. from `{_NEW_TOKEN}`, and "
+    fix += "type the same value as the Verify Token in the Meta app's webhook setup"
+    if len(token) < MIN_VERIFY_TOKEN_LENGTH:
+        # Never quoted: only its length.
+        return Check(
+            name,
+            Status.WARN,
+            f"DMPILOT_META_VERIFY_TOKEN has {len(token)} characters; "
+            f"{MIN_VERIFY_TOKEN_LENGTH} or more are recommended",
+            fix,
+        )
+    if len(set(token)) < _MIN_VERIFY_DISTINCT:
+        return Check(
+            name,
+            Status.WARN,
+            "DMPILOT_META_VERIFY_TOKEN repeats a few characters: it looks guessable, not random",
+            fix,
+        )
+    return Check(
+        name,
+        Status.PASS,
+        f"app secret, verify token ({len(token)} characters) and access token set; "
+        f"account {account_id}",
+    )
+
+
+async def check_instagram_token(
+    access_token: str | None,
+    account_id: str | None,
+    graph_url: str,
+    timeout_seconds: float,
+) -> Check:
+    """Meta accepts the access token, and it belongs to DMPILOT_META_ACCOUNT_ID."""
+    name = INSTAGRAM_TOKEN
+    if not access_token or not account_id:
+        return Check(name, Status.SKIP, "Instagram channel not configured")
+    from dmpilot.channels.instagram_api import InstagramSender
+
+    sender = InstagramSender(access_token, account_id, graph_url, timeout_seconds=timeout_seconds)
+    try:
+        problem = await asyncio.wait_for(sender.probe(), timeout_seconds * 2)
+    finally:
+        await sender.aclose()
+    if problem is None:
+        return Check(name, Status.PASS, f"Meta accepts the token for account {account_id}")
+    if problem.startswith("cannot reach"):  # InstagramSender.probe's words for no answer
+        fix = "check the network, a proxy or DMPILOT_META_GRAPH_URL"
+    elif "DMPILOT_META_ACCOUNT_ID is" in problem:  # the token is another account's
+        fix = (
+            "set DMPILOT_META_ACCOUNT_ID to the account the token belongs to, or generate "
+            "the token for the account it names now"
+        )
+    else:
+        fix = _NEW_META_TOKEN + f" ({_META_SETUP}); until then every Instagram send fails"
+    return Check(name, Status.FAIL, problem, fix)
 
 
 # -- public URL ------------------------------------------------------------------------------
@@ -357,11 +454,22 @@ async def run_checks(
     database = asyncio.to_thread(
         check_database, settings.database_url, settings.pool_size, processes, timeout_seconds
     )
-    brain, manychat, public, db_checks = await asyncio.gather(
+    meta_token = _secret(settings.meta_access_token)
+    instagram_token = check_instagram_token(
+        meta_token, settings.meta_account_id, settings.meta_graph_url, timeout_seconds
+    )
+    brain, manychat, instagram, public, db_checks = await asyncio.gather(
         _guarded("brain", check_brain(settings, timeout_seconds)),
         _guarded("ManyChat API key", check_manychat(settings, timeout_seconds)),
+        _guarded(INSTAGRAM_TOKEN, instagram_token),
         _guarded("public URL", check_public_url(settings.public_url, fetch, timeout_seconds)),
         _guarded_many("database", database),
+    )
+    meta_settings = (
+        _secret(settings.meta_app_secret),
+        _secret(settings.meta_verify_token),
+        meta_token,
+        settings.meta_account_id,
     )
     checks = [
         _guarded_sync("webhook token", lambda: check_webhook_token(settings.token)),
@@ -369,7 +477,8 @@ async def run_checks(
         brain,
         *db_checks,
         manychat,
-        check_instagram(),
+        _guarded_sync(INSTAGRAM_SECRETS, lambda: check_instagram_secrets(*meta_settings)),
+        instagram,
         public,
     ]
     return [scrub(check, _secrets(settings)) for check in checks]
@@ -414,8 +523,15 @@ def _secrets(settings: Settings) -> list[str]:
         settings.manychat_api_key,
         settings.anthropic_api_key,
         settings.openai_api_key,
+        settings.meta_app_secret,
+        settings.meta_verify_token,
+        settings.meta_access_token,
     ]
     return [value.get_secret_value() for value in values if value is not None]
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def scrub(check: Check, secrets: Iterable[str]) -> Check:

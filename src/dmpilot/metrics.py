@@ -40,6 +40,11 @@ REPETITIONS_BLOCKED = Counter("dmpilot_repetitions_blocked", "Drafts blocked as 
 EXITS = Counter("dmpilot_exits", "Goodbyes sent", ["reason"])
 STOPS = Counter("dmpilot_stops", "Contacts stopped", ["reason"])
 GUARD_PAUSES = Counter("dmpilot_guard_pauses", "Automatic pauses by the anomaly guard")
+CHANNEL_EVENTS = Counter(
+    "dmpilot_channel_events",
+    "What channels reported besides messages (echo outcome, reaction, seen, refused, …)",
+    ["channel", "kind"],
+)
 DELIVERIES = Counter(
     "dmpilot_deliveries", "Delivery outcomes recorded by this process's workers", ["state"]
 )

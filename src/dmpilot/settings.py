@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dmpilot.brains.models import DEFAULT_MODEL
 from dmpilot.domain.delivery import DeliveryMode
+from dmpilot.domain.persona import MAX_TYPING_SECONDS
 
 BrainKind = Literal["scripted", "anthropic", "openai"]
 
@@ -33,6 +34,16 @@ _SECRET_VARIABLES = {
     "manychat_api_key": "DMPILOT_MANYCHAT_API_KEY",
     "anthropic_api_key": "ANTHROPIC_API_KEY",
     "openai_api_key": "OPENAI_API_KEY",
+    "meta_app_secret": "DMPILOT_META_APP_SECRET",
+    "meta_verify_token": "DMPILOT_META_VERIFY_TOKEN",
+    "meta_access_token": "DMPILOT_META_ACCESS_TOKEN",
+}
+# The Instagram channel's settings: all of them, or none.
+_META_VARIABLES = {
+    "meta_app_secret": "DMPILOT_META_APP_SECRET",
+    "meta_verify_token": "DMPILOT_META_VERIFY_TOKEN",
+    "meta_access_token": "DMPILOT_META_ACCESS_TOKEN",
+    "meta_account_id": "DMPILOT_META_ACCOUNT_ID",
 }
 
 
@@ -130,6 +141,14 @@ class Settings(BaseSettings):
     # delivery, off inline (nothing is ever queued there).
     worker: bool | None = None
 
+    # -- the Instagram Messaging API channel (/webhooks/instagram) ------------------------
+    meta_app_secret: SecretStr | None = None  # signs every webhook POST (X-Hub-Signature-256)
+    meta_verify_token: SecretStr | None = None  # the token typed into the app's webhook setup
+    meta_access_token: SecretStr | None = None  # the account's token for the Send API
+    meta_account_id: str | None = None  # the Instagram professional account's id (digits)
+    meta_graph_url: str = "https://graph.instagram.com/v25.0"
+    meta_timeout_seconds: float = Field(10.0, gt=0, le=60, allow_inf_nan=False)
+
     anthropic_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("DMPILOT_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
     )
@@ -149,6 +168,9 @@ class Settings(BaseSettings):
         "anthropic_api_key",
         "openai_api_key",
         "manychat_api_key",
+        "meta_app_secret",
+        "meta_verify_token",
+        "meta_access_token",
         mode="before",
     )
     @classmethod
@@ -159,6 +181,23 @@ class Settings(BaseSettings):
             return value  # pydantic's own type error says what is wrong
         name = info.field_name or ""
         return clean_secret(_SECRET_VARIABLES.get(name, name), value)
+
+    @field_validator("meta_account_id", mode="before")
+    @classmethod
+    def _account_id(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            return None
+        if not (value.isascii() and value.isdigit() and len(value) <= 32):
+            raise ValueError(
+                "DMPILOT_META_ACCOUNT_ID is the Instagram account's numeric id (digits only), "
+                "as the Meta app dashboard shows it under Instagram → API setup"
+            )
+        return value
 
     @model_validator(mode="after")
     def _brain_is_usable(self) -> Settings:
@@ -177,6 +216,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DMPILOT_SEND_LEASE_SECONDS must be longer than DMPILOT_MANYCHAT_TIMEOUT_SECONDS: "
                 "a worker's claim must outlive the send it covers"
+            )
+        meta = {name: getattr(self, name) for name in _META_VARIABLES}
+        if any(meta.values()) and not all(meta.values()):
+            missing = ", ".join(_META_VARIABLES[name] for name, value in meta.items() if not value)
+            raise ValueError(
+                f"the Instagram channel needs every DMPILOT_META_* setting; missing: {missing} "
+                "(see the README, 'Instagram without ManyChat')"
+            )
+        # A send to Instagram may be three calls (seen, typing, the message) and the
+        # persona's typing pause (at most MAX_TYPING_SECONDS).
+        instagram_send = 3 * self.meta_timeout_seconds + MAX_TYPING_SECONDS
+        if self.instagram and self.send_lease_seconds <= instagram_send:
+            raise ValueError(
+                f"DMPILOT_SEND_LEASE_SECONDS must be longer than {instagram_send:g} s (three "
+                "times DMPILOT_META_TIMEOUT_SECONDS plus a persona's typing pause): a worker's "
+                "claim must outlive the send it covers"
             )
         if self.track_links and not self.public_url:
             raise ValueError(
@@ -198,10 +253,16 @@ class Settings(BaseSettings):
         return DeliveryMode.HYBRID if self.manychat_api_key else DeliveryMode.INLINE
 
     @property
+    def instagram(self) -> bool:
+        """The Instagram Messaging API channel is configured (every DMPILOT_META_* is set)."""
+        return self.meta_app_secret is not None and self.meta_account_id is not None
+
+    @property
     def runs_worker(self) -> bool:
         if self.worker is not None:
             return self.worker
-        return self.delivery_mode is not DeliveryMode.INLINE
+        # Instagram replies always leave through the Send API, pushed by the worker.
+        return self.delivery_mode is not DeliveryMode.INLINE or self.instagram
 
     @property
     def token(self) -> str | None:

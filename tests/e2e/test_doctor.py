@@ -13,11 +13,16 @@ import pytest
 from dmpilot.personas import bundled_persona_path
 from dmpilot.store.revision import schema_state
 from fakes.anthropic_api import FakeAnthropic, FakeServer
+from fakes.graph_api import FakeGraphAPI
 from fakes.manychat_api import DEFAULT_KEY, FakeManyChat
 from support import free_port, run_cli
 
 ANTHROPIC_KEY = "sk-ant-doctor-right-key-0123456789"
 STRONG_TOKEN = "q7Vr2mKx9LpA4wZs8NbE3hJd6TfY1cUo"
+META_TOKEN = "IGAAdoctorRightInstagramToken0123456789abc"
+META_ACCOUNT = "17841400000000055"
+META_APP_SECRET = "9a8b7c6d5e4f30211203f4e5d6c7b8a9"
+META_VERIFY_TOKEN = "Wq4nZ8rT2yLp6sVd"
 STATUSES = {"pass", "warn", "fail", "skip"}
 
 
@@ -28,6 +33,13 @@ def anthropic() -> Iterator[FakeAnthropic]:
     with FakeServer(api.app()) as server:
         api.url = server.url
         yield api
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[FakeGraphAPI]:
+    """A fake Instagram Graph API that knows META_TOKEN, for META_ACCOUNT."""
+    with FakeGraphAPI(access_token=META_TOKEN, account_id=META_ACCOUNT).serve() as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -56,9 +68,14 @@ def migrated(url: str, cwd: Path) -> str:
 
 
 def good_env(
-    database: str, persona: Path, anthropic: FakeAnthropic, manychat: FakeManyChat
+    database: str,
+    persona: Path,
+    anthropic: FakeAnthropic,
+    manychat: FakeManyChat,
+    graph: FakeGraphAPI | None = None,
 ) -> dict[str, str]:
-    return {
+    """Every check's settings right; with `graph`, the Instagram channel too."""
+    env = {
         "DMPILOT_DATABASE_URL": database,
         "DMPILOT_WEBHOOK_TOKEN": STRONG_TOKEN,
         "DMPILOT_PERSONA": str(persona),
@@ -68,6 +85,15 @@ def good_env(
         "DMPILOT_MANYCHAT_API_KEY": DEFAULT_KEY,
         "DMPILOT_MANYCHAT_API_URL": manychat.url,
     }
+    if graph is not None:
+        env |= {
+            "DMPILOT_META_APP_SECRET": META_APP_SECRET,
+            "DMPILOT_META_VERIFY_TOKEN": META_VERIFY_TOKEN,
+            "DMPILOT_META_ACCESS_TOKEN": META_TOKEN,
+            "DMPILOT_META_ACCOUNT_ID": META_ACCOUNT,
+            "DMPILOT_META_GRAPH_URL": graph.url,
+        }
+    return env
 
 
 def doctor_json(
@@ -80,7 +106,17 @@ def doctor_json(
 
 
 def assert_no_secret(text: str) -> None:
-    for secret in (STRONG_TOKEN, ANTHROPIC_KEY, DEFAULT_KEY, "fake-manychat-secret", "wrongpass"):
+    for secret in (
+        STRONG_TOKEN,
+        ANTHROPIC_KEY,
+        DEFAULT_KEY,
+        "fake-manychat-secret",
+        "wrongpass",
+        META_TOKEN,
+        META_APP_SECRET,
+        META_VERIFY_TOKEN,
+        "IGAAwrongInstagramToken",
+    ):
         assert secret not in text
 
 
@@ -90,8 +126,9 @@ def test_a_good_deployment_passes_on_sqlite_and_postgresql(
     persona: Path,
     anthropic: FakeAnthropic,
     manychat: FakeManyChat,
+    graph: FakeGraphAPI,
 ) -> None:
-    env = good_env(migrated(database_url, tmp_path), persona, anthropic, manychat)
+    env = good_env(migrated(database_url, tmp_path), persona, anthropic, manychat, graph)
     result = run_cli(["doctor"], env, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ready" in result.stdout and "✗" not in result.stdout
@@ -106,11 +143,13 @@ def test_a_good_deployment_passes_on_sqlite_and_postgresql(
         "database": "pass",
         "database connections": "skip" if database_url.startswith("sqlite") else "pass",
         "ManyChat API key": "pass",
-        "Instagram (Meta) secrets": "skip",
+        "Instagram (Meta) secrets": "pass",
+        "Instagram access token": "pass",
         "public URL": "skip",
     }
-    assert "Instagram channel not configured" in checks["Instagram (Meta) secrets"]["detail"]
+    assert META_ACCOUNT in checks["Instagram access token"]["detail"]
     assert anthropic.probes and manychat.requests[-1]["path"] == "/fb/page/getInfo"
+    assert graph.requests[-1]["path"] == "/v25.0/me"
 
 
 def test_the_json_output_is_a_list_of_checks(
@@ -119,7 +158,11 @@ def test_the_json_output_is_a_list_of_checks(
     env = good_env(f"sqlite:///{tmp_path / 'none.db'}", persona, anthropic, manychat)
     result = run_cli(["doctor", "--json"], env, tmp_path)
     checks = json.loads(result.stdout)
-    assert isinstance(checks, list) and len(checks) == 8
+    assert isinstance(checks, list) and len(checks) == 9
+    # Without any DMPILOT_META_*, both Instagram checks say the channel is not configured.
+    instagram = [c for c in checks if c["name"].startswith("Instagram")]
+    assert [c["status"] for c in instagram] == ["skip", "skip"]
+    assert all("not configured" in c["detail"] for c in instagram)
     for check in checks:
         assert set(check) == {"name", "status", "detail", "fix"}
         assert check["status"] in STATUSES
@@ -161,6 +204,12 @@ def test_the_json_output_is_a_list_of_checks(
             "ManyChat → Settings → API",
         ),
         (
+            {"DMPILOT_META_ACCESS_TOKEN": "IGAAwrongInstagramToken0123456789"},
+            "Instagram access token",
+            "refused the access token",
+            "Generate token",
+        ),
+        (
             {"DMPILOT_PUBLIC_URL": "http://dm.example.com"},
             "public URL",
             "not HTTPS",
@@ -174,6 +223,7 @@ def test_the_json_output_is_a_list_of_checks(
         "example-persona",
         "anthropic-401",
         "manychat-key",
+        "instagram-token",
         "http-url",
     ],
 )
@@ -182,13 +232,14 @@ def test_each_broken_item_fails_with_its_fix(
     persona: Path,
     anthropic: FakeAnthropic,
     manychat: FakeManyChat,
+    graph: FakeGraphAPI,
     sqlite_database: str,
     broken: dict[str, str],
     check: str,
     problem: str,
     fix: str,
 ) -> None:
-    env = good_env(sqlite_database, persona, anthropic, manychat)
+    env = good_env(sqlite_database, persona, anthropic, manychat, graph)
     if broken.get("DMPILOT_PERSONA") == "":
         env["DMPILOT_PERSONA"] = str(bundled_persona_path())
     else:

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dmpilot.brains import BrainReply, BrainRequest, ScriptedBrain
 from dmpilot.channels.manychat_api import ManyChatSender
 from dmpilot.domain.commands import HandBack, ResetContact, SendAsHuman, StopContact, TakeOver
 from dmpilot.domain.contacts import ActionOutcome, ContactRef, ContactStatus
@@ -22,34 +21,17 @@ from dmpilot.store import Store
 from dmpilot.store.schema import contacts, deliveries, events, messages
 from dmpilot.worker import Worker
 from fakes.manychat_api import DEFAULT_KEY, FakeManyChat
-from support import EngineHarness, FakeClock, build_engine, engine_config, pause, text_inbound
+from support import (
+    EngineHarness,
+    FakeClock,
+    RecordingBrain,
+    build_engine,
+    engine_config,
+    pause,
+    text_inbound,
+)
 
 PERSONA = load_persona()
-
-
-class RecordingBrain:
-    """The scripted brain, keeping every request it was given."""
-
-    name = "recording"
-    checks_broadcast = False
-
-    def __init__(self) -> None:
-        self.inner = ScriptedBrain(seed=5)
-        self.requests: list[BrainRequest] = []
-        self.gate: asyncio.Event | None = None  # set: each draft waits for it
-        self.started = asyncio.Event()
-
-    async def generate(self, request: BrainRequest) -> BrainReply:
-        self.requests.append(request)
-        self.started.set()
-        if self.gate is not None:
-            await self.gate.wait()
-        return await self.inner.generate(request)
-
-    async def probe(self, timeout_seconds: float) -> Any:
-        return await self.inner.probe(timeout_seconds)
-
-    async def aclose(self) -> None: ...
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
 """The doctor's pure checks: token strength, the public URL (with an injected fetch), the
-PostgreSQL connection arithmetic, and secrets kept out of every detail."""
+PostgreSQL connection arithmetic, the Instagram channel's settings and token (against the fake
+Graph API on loopback), and secrets kept out of every detail."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,12 +14,21 @@ from dmpilot.doctor import (
     Check,
     Status,
     check_connections,
+    check_instagram_secrets,
+    check_instagram_token,
     check_public_url,
     check_webhook_token,
     failed,
     scrub,
 )
 from dmpilot.store.revision import SchemaState
+from fakes.graph_api import FakeGraphAPI
+from support import free_port
+
+META_TOKEN = "IGAAdoctorS3cretInstagramToken0123456789"
+META_ACCOUNT = "17841400000000077"
+APP_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+VERIFY_TOKEN = "k3Jd9QwXz7LmPa2V"
 
 
 @pytest.mark.parametrize(
@@ -109,3 +120,80 @@ def test_secrets_are_scrubbed_and_only_failures_fail() -> None:
     )
     assert not failed([leaked, Check("y", Status.SKIP, "")])
     assert failed([leaked, Check("y", Status.FAIL, "")])
+
+
+# -- the Instagram channel -----------------------------------------------------------------
+
+
+def test_the_instagram_check_is_skipped_when_the_channel_is_not_configured() -> None:
+    check = check_instagram_secrets(None, None, None, None)
+    assert check.status is Status.SKIP and "not configured" in check.detail
+    probe = asyncio.run(check_instagram_token(None, None, "http://127.0.0.1:1/v25.0", 1.0))
+    assert probe.status is Status.SKIP
+
+
+def test_a_partly_configured_instagram_channel_fails_naming_what_is_missing() -> None:
+    check = check_instagram_secrets(APP_SECRET, None, META_TOKEN, META_ACCOUNT)
+    assert check.status is Status.FAIL
+    assert "DMPILOT_META_VERIFY_TOKEN" in check.detail
+    assert "DMPILOT_META_APP_SECRET" not in check.detail and check.fix
+
+
+@pytest.mark.parametrize("account", ["@lena", "1784 1400", "17841400000000077x", "١٢٣"])
+def test_an_account_id_that_is_not_digits_fails(account: str) -> None:
+    check = check_instagram_secrets(APP_SECRET, VERIFY_TOKEN, META_TOKEN, account)
+    assert check.status is Status.FAIL and "DMPILOT_META_ACCOUNT_ID" in check.detail
+
+
+@pytest.mark.parametrize(
+    ("verify_token", "status"),
+    [
+        ("short", Status.WARN),
+        ("abcabcabcabcabcabcab", Status.WARN),  # long, but three characters over and over
+        (VERIFY_TOKEN, Status.PASS),
+    ],
+)
+def test_a_weak_verify_token_warns_without_being_quoted(verify_token: str, status: Status) -> None:
+    check = check_instagram_secrets(APP_SECRET, verify_token, META_TOKEN, META_ACCOUNT)
+    assert check.status is status
+    for secret in (verify_token, APP_SECRET, META_TOKEN):
+        assert secret not in check.detail and secret not in check.fix
+    if status is Status.WARN:
+        assert "DMPILOT_META_VERIFY_TOKEN" in check.fix and "Verify Token" in check.fix
+    else:
+        assert META_ACCOUNT in check.detail
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[FakeGraphAPI]:
+    with FakeGraphAPI(access_token=META_TOKEN, account_id=META_ACCOUNT).serve() as fake:
+        yield fake
+
+
+def test_an_access_token_meta_accepts_for_the_account_passes(graph: FakeGraphAPI) -> None:
+    check = asyncio.run(check_instagram_token(META_TOKEN, META_ACCOUNT, graph.url, 2.0))
+    assert check.status is Status.PASS and META_ACCOUNT in check.detail
+    me = [r for r in graph.requests if r["method"] == "GET"][-1]
+    assert me["path"] == "/v25.0/me" and "access_token" not in me["query"]  # a header, never ?
+
+
+def test_an_access_token_meta_refuses_fails_with_how_to_get_a_new_one(graph: FakeGraphAPI) -> None:
+    wrong = "IGAAexpiredInstagramToken9876543210zyx"
+    check = asyncio.run(check_instagram_token(wrong, META_ACCOUNT, graph.url, 2.0))
+    assert check.status is Status.FAIL and "refused the access token" in check.detail
+    assert "Generate token" in check.fix and "DMPILOT_META_ACCESS_TOKEN" in check.fix
+    assert wrong not in check.detail and wrong not in check.fix
+
+
+def test_a_token_of_another_account_fails_naming_both(graph: FakeGraphAPI) -> None:
+    check = asyncio.run(check_instagram_token(META_TOKEN, "17841400000000099", graph.url, 2.0))
+    assert check.status is Status.FAIL
+    assert META_ACCOUNT in check.detail and "17841400000000099" in check.detail
+    assert "DMPILOT_META_ACCOUNT_ID" in check.fix
+
+
+def test_an_unreachable_graph_api_fails_pointing_at_the_network() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v25.0"
+    check = asyncio.run(check_instagram_token(META_TOKEN, META_ACCOUNT, url, 1.0))
+    assert check.status is Status.FAIL and "cannot reach" in check.detail
+    assert "DMPILOT_META_GRAPH_URL" in check.fix and META_TOKEN not in check.detail

@@ -7,16 +7,24 @@ worker leaves it alone, because a duplicate DM is worse than a missing one.
 
 from __future__ import annotations
 
-import json
-import math
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
+from dmpilot.channels.http_send import (
+    MAX_DETAIL,
+    UNBUILDABLE,
+    body_start,
+    describe,
+    json_body,
+    retry_after_seconds,
+    scrub,
+    secret_forms,
+    send_request,
+)
 from dmpilot.domain.delivery import OutboundDelivery, SendResult
+
+__all__ = ["ManyChatSender", "retry_after_seconds", "subscriber_id"]
 
 SEND_PATH = "/fb/sending/sendContent"
 PAGE_INFO_PATH = "/fb/page/getInfo"
@@ -25,12 +33,6 @@ PAGE_INFO_PATH = "/fb/page/getInfo"
 _RETRY_5XX = frozenset({500, 502, 503, 504})
 # Request Timeout and Conflict say "not done, try again" (the same set the vendor SDKs retry).
 _RETRY_4XX = frozenset({408, 409})
-# Raised before a single byte of the request left: nothing can have been delivered.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# Raised while building the request (a header or body httpx cannot encode): nothing was sent,
-# and the same request would be refused again.
-_UNBUILDABLE = (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError)
-_MAX_DETAIL = 300  # keep vendor text short in error strings, logs and the database
 
 
 class ManyChatSender:
@@ -79,35 +81,20 @@ class ManyChatSender:
         }
         try:
             request = self._client.build_request("POST", SEND_PATH, json=body, headers=self._auth)
-        except _UNBUILDABLE as exc:
+        except UNBUILDABLE as exc:
             return SendResult.failed(
-                self._scrub(f"cannot build the ManyChat request: {_describe(exc)}")
+                self._scrub(f"cannot build the ManyChat request: {describe(exc)}")
             )
-        try:
-            response = await self._client.send(request)
-        except _NOT_SENT as exc:
-            return SendResult.retry(self._scrub(f"ManyChat not reached: {_describe(exc)}"))
-        except httpx.UnsupportedProtocol as exc:
-            # A base URL without http(s): nothing was sent, and retrying cannot fix the setting.
-            return SendResult.failed(self._scrub(f"bad ManyChat base URL: {_describe(exc)}"))
-        except httpx.LocalProtocolError as exc:
-            # Our own request breaks HTTP (e.g. an illegal header value): h11 refuses it
-            # before writing it, so nothing left, and the same request would be refused again.
-            return SendResult.failed(
-                self._scrub(f"request refused before sending: {_describe(exc)}")
-            )
-        except httpx.TransportError as exc:
-            # Read/write timeouts, dropped connections, protocol errors: the request may have
-            # reached ManyChat and the DM may be out. Never retried.
-            return SendResult.unknown(
-                self._scrub(f"no answer from ManyChat after sending: {_describe(exc)}")
-            )
-        return self._outcome(response)
+        # A transport error is a retry only if nothing left, else unknown (see http_send).
+        answer = await send_request(self._client, request, "ManyChat", self._scrub)
+        if isinstance(answer, SendResult):
+            return answer
+        return self._outcome(answer)
 
     def _outcome(self, response: httpx.Response) -> SendResult:
         code = response.status_code
         if response.is_success:
-            payload = _json(response)
+            payload = json_body(response)
             status = payload.get("status") if isinstance(payload, dict) else None
             if status == "success":
                 return SendResult.sent(_message_id(payload))
@@ -144,50 +131,28 @@ class ManyChatSender:
         try:
             response = await self._client.get(PAGE_INFO_PATH, headers=self._auth)
         except httpx.LocalProtocolError as exc:
-            return self._scrub(f"ManyChat API key unusable in a header: {_describe(exc)}")
-        except _UNBUILDABLE as exc:
-            return self._scrub(f"cannot reach ManyChat at {self.base_url}: {_describe(exc)}")
+            return self._scrub(f"ManyChat API key unusable in a header: {describe(exc)}")
+        except UNBUILDABLE as exc:
+            return self._scrub(f"cannot reach ManyChat at {self.base_url}: {describe(exc)}")
         code = response.status_code
         if code in (401, 403):
             return self._scrub(
                 f"ManyChat refused the API key ({code}): {_detail(response)}; "
                 "check the key under ManyChat Settings → API (format <page_id>:<secret>)"
             )
-        payload = _json(response)
+        payload = json_body(response)
         if response.is_success and isinstance(payload, dict) and payload.get("status") == "success":
             return None
         return self._scrub(f"ManyChat page check failed ({code}): {_detail(response)}")
 
     def _scrub(self, text: str) -> str:
-        # Error texts are logged and stored: never let the key in, even if a server echoes it
-        # or an exception quotes it escaped (h11: "Illegal header value b'Bearer <key>\\n'").
-        for form in self._secret_forms:
-            text = text.replace(form, "***")
-        text = " ".join(text.split())
-        for form in self._secret_forms:  # the key's whitespace, if any, was just folded
-            text = text.replace(" ".join(form.split()), "***")
-        return text
+        # Error texts are logged and stored: never let the key in (see http_send.scrub).
+        return scrub(text, self._secret_forms)
 
 
 def _secret_forms(api_key: str) -> tuple[str, ...]:
-    """The key and its secret half, raw and as error texts quote them (repr of str and of
-    bytes, backslash and JSON escapes, percent-encoding); longest first, so a longer form is
-    masked whole before a shorter one could leave a piece of it."""
-    forms: set[str] = set()
-    for secret in {api_key, api_key.strip(), api_key.partition(":")[2]}:
-        if len(secret.strip()) < 4:  # too short to be the secret; masking it mangles text
-            continue
-        forms |= {
-            secret,
-            repr(secret)[1:-1],
-            repr(secret.encode("utf-8", "backslashreplace"))[2:-1],
-            secret.encode("unicode_escape").decode("ascii"),
-            json.dumps(secret)[1:-1],
-            json.dumps(secret, ensure_ascii=False)[1:-1],
-            quote(secret, safe=""),
-            quote(secret),
-        }
-    return tuple(sorted((f for f in forms if f.strip()), key=len, reverse=True))
+    """The key and its secret half (after `<page_id>:`), in every form an error quotes."""
+    return secret_forms({api_key, api_key.strip(), api_key.partition(":")[2]})
 
 
 def subscriber_id(recipient: str) -> int | str:
@@ -195,33 +160,6 @@ def subscriber_id(recipient: str) -> int | str:
     if recipient.isascii() and recipient.isdigit() and not recipient.startswith("0"):
         return int(recipient)
     return recipient
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds: either delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:  # not JSON, or not decodable text
-        return None
 
 
 def _message_id(payload: dict[str, Any]) -> str | None:
@@ -237,17 +175,11 @@ def _message_id(payload: dict[str, Any]) -> str | None:
 
 def _detail(response: httpx.Response) -> str:
     """ManyChat's own words (`message`, `code`, `details`), else the start of the body."""
-    payload = _json(response)
+    payload = json_body(response)
     if isinstance(payload, dict):
         parts = [
             f"{key}={payload[key]}" for key in ("message", "code", "details") if payload.get(key)
         ]
         if parts:
-            return " ".join(parts)[:_MAX_DETAIL]
-    text = response.text.strip()
-    return text[:_MAX_DETAIL] if text else "empty body"
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            return " ".join(parts)[:MAX_DETAIL]
+    return body_start(response)

@@ -142,6 +142,36 @@ async def _run_probe(brain: Brain) -> ProbeResult:
         await brain.aclose()
 
 
+def _probe_instagram(settings: Settings) -> None:
+    """A refused token starts with a loud warning, not a refusal: Meta's webhooks are still
+    stored, and the first send would pause the account anyway."""
+    token, account = settings.meta_access_token, settings.meta_account_id
+    if not (settings.instagram and token and account):
+        return
+    from dmpilot.channels.instagram_api import InstagramSender
+
+    sender = InstagramSender(
+        token.get_secret_value(),
+        account,
+        settings.meta_graph_url,
+        timeout_seconds=min(settings.meta_timeout_seconds, PROBE_SECONDS),
+    )
+
+    async def probe() -> str | None:
+        try:
+            return await sender.probe()
+        finally:
+            await sender.aclose()
+
+    problem = asyncio.run(probe())
+    if problem is not None:
+        errors.print(
+            f"[bold yellow]warning:[/] Instagram: {problem}; starting anyway: messages are "
+            "stored, and the first refused send pauses the account",
+            highlight=False,
+        )
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on.")] = (
@@ -179,6 +209,7 @@ def serve(
     persona, database = system.persona, system.store.url
     system.close_store()  # migrated once here, with a clear error if the database is away
     _probe_brain(system.brain)
+    _probe_instagram(settings)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker counts in its own files; /metrics adds them up.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="dmpilot-metrics-")
@@ -188,6 +219,12 @@ def serve(
         f"database {database}",
         highlight=False,
     )
+    if settings.instagram:
+        console.print(
+            f"instagram: Meta's webhook at /webhooks/instagram for account "
+            f"{settings.meta_account_id}; replies through {settings.meta_graph_url}",
+            highlight=False,
+        )
     if settings.token is None:
         console.print(
             "no DMPILOT_WEBHOOK_TOKEN set: listening on loopback only, without a token",

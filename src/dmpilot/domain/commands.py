@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from dmpilot.domain.channel_events import ChannelEvent
 from dmpilot.domain.contacts import ContactRef, HandoffReason
 from dmpilot.domain.inbound import Inbound
 
@@ -17,6 +18,14 @@ class ReceiveMessage:
     """A contact wrote: store it exactly once, then answer it (now, or through the worker)."""
 
     inbound: Inbound
+
+
+@dataclass(frozen=True, slots=True)
+class RecordChannelEvent:
+    """A channel reported something besides a message (an echo, a reaction, a referral…):
+    store it; an echo a person wrote hands the contact to them."""
+
+    event: ChannelEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,6 +134,7 @@ class ContactInfo:
     handoff_until: datetime | None = None
     handoff_by: str | None = None
     handoff_reason: str | None = None
+    source: str | None = None  # where the contact came from (an ad, an ig.me link)
 
     def in_handoff(self, now: datetime) -> bool:
         return self.handoff_until is not None and self.handoff_until > now

@@ -57,6 +57,13 @@ class EventKind(StrEnum):
     HANDBACK = "handback"  # … and gave it back to the bot (reason: by hand, or expired)
     HUMAN_REPLY = "human_reply"  # a person's message was queued for the contact
     RESET = "reset"  # an operator started a funnel-stopped contact's funnel over
+    # What a channel reported besides messages (domain.channel_events): stored, not answered.
+    REACTION = "reaction"
+    SEEN = "seen"
+    DELETED = "deleted"
+    UNSUPPORTED = "unsupported"
+    REFERRAL = "referral"
+    REFUSED = "refused"  # a webhook item for another account, or unreadable (reason says)
 
 
 class Action(StrEnum):

@@ -83,6 +83,9 @@ class SendResult:
     provider_message_id: str | None = None
     error: str | None = None
     retry_after_seconds: float | None = None  # the channel's own Retry-After, when it said
+    # The account itself cannot send (an expired or revoked token): every later send would
+    # fail the same way, so the worker pauses the account instead of burning the queue.
+    pause_account: bool = False
 
     @classmethod
     def sent(cls, provider_message_id: str | None = None) -> SendResult:
@@ -93,8 +96,8 @@ class SendResult:
         return cls(SendStatus.RETRY, error=error, retry_after_seconds=after_seconds)
 
     @classmethod
-    def failed(cls, error: str) -> SendResult:
-        return cls(SendStatus.FAILED, error=error)
+    def failed(cls, error: str, *, pause_account: bool = False) -> SendResult:
+        return cls(SendStatus.FAILED, error=error, pause_account=pause_account)
 
     @classmethod
     def unknown(cls, error: str) -> SendResult:

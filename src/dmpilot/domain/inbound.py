@@ -43,6 +43,7 @@ ATTACHMENT_KINDS: dict[str, InboundKind] = {
     "file": InboundKind.FILE,
     "sticker": InboundKind.STICKER,
     "like_heart": InboundKind.STICKER,
+    "like": InboundKind.STICKER,
     "animated_image": InboundKind.STICKER,
     "gif": InboundKind.STICKER,
     "share": InboundKind.SHARE,
@@ -78,6 +79,7 @@ class Inbound:
     contact_username: str | None = None
     media_url: str | None = None
     external_message_id: str | None = None  # a platform message id (Meta's mid), when there is one
+    source: str | None = None  # where the contact came from (an ad, an ig.me link), when said
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -89,10 +91,15 @@ class Inbound:
         if self.is_empty:
             return None
         if self.external_message_id:
-            basis = f"mid:{self.external_message_id}"
-        else:
-            basis = f"{self.kind}:{comparable_text(self.text)}:{self.media_url or ''}"
+            return message_key(self.external_message_id)
+        basis = f"{self.kind}:{comparable_text(self.text)}:{self.media_url or ''}"
         return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:40]
+
+
+def message_key(mid: str) -> str:
+    """The dedup key of a platform message id: the same for a message and its later
+    deletion, reaction or echo."""
+    return hashlib.sha256(f"mid:{mid}".encode()).hexdigest()[:40]
 
 
 def scrub(value: Any) -> Any:

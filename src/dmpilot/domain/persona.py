@@ -20,6 +20,9 @@ T = TypeVar("T")
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code, e.g. en")]
 
 
+MAX_TYPING_SECONDS = 10.0  # typing_seconds: a pause, not a wait a worker notices
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,6 +120,9 @@ class Persona(_Strict):
     emoji: EmojiRules = EmojiRules()
     reactivate_after_days: Annotated[int, Field(ge=1)] | None = None
     reply_delay_seconds: tuple[int, int] = (0, 0)
+    # Instagram direct only: mark the conversation seen and show "typing…" this long
+    # before each message (0: off). Replies already wait reply_delay_seconds; keep it short.
+    typing_seconds: Annotated[float, Field(ge=0, le=MAX_TYPING_SECONDS)] = 0.0
     max_words: Annotated[int, Field(ge=3, le=200)] = 40
     phrases: dict[LanguageCode, PhraseBank] = Field(default_factory=dict)
 

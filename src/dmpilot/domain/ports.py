@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from dmpilot.domain.channel_events import ChannelEvent, ChannelEventResult
 from dmpilot.domain.contacts import (
     ContactActionResult,
     ContactInfo,
@@ -163,6 +164,14 @@ class HandoffsPort(Protocol):
     def reset(self, ref: ContactRef, now: datetime, by: str) -> ContactActionResult: ...
 
 
+class ChannelEventsPort(Protocol):
+    """What a channel reports besides messages (store/channel_events.py)."""
+
+    def record(
+        self, event: ChannelEvent, now: datetime, handoff_until: datetime
+    ) -> ChannelEventResult: ...
+
+
 class EventsPort(Protocol):
     def record(
         self,
@@ -203,6 +212,8 @@ class WritingUnit(Protocol):
     def links(self) -> LinksPort: ...
     @property
     def handoffs(self) -> HandoffsPort: ...
+    @property
+    def channel_events(self) -> ChannelEventsPort: ...
 
 
 class ReadModels(Protocol):

@@ -26,6 +26,9 @@ class EngineConfig:
     guard: GuardConfig | None = None  # None: the anomaly guard is off
     public_url: str | None = None  # set: replies carry a tracked /l/<token> link
     delivery: DeliveryMode = DeliveryMode.INLINE
+    # Channels whose webhook takes no reply (Meta's): their messages are always answered
+    # by the worker through the channel's send API.
+    push_channels: frozenset[str] = frozenset({"instagram"})
     inline_seconds: float = 6.0  # hybrid: how long the webhook waits for the reply
     # A turn the worker runs has no ManyChat window to fit in: it may take longer.
     worker_budget_seconds: float = 45.0
@@ -37,6 +40,9 @@ class EngineConfig:
     sends_per_second: int = 20  # account-wide; ManyChat's sendContent allows about 25
     handoff: timedelta = timedelta(hours=24)  # a person's hold on a contact ends after this
     handoff_on_request: bool = True  # "can I talk to a real person?" hands the contact over
+
+    def delivery_for(self, channel: str) -> DeliveryMode:
+        return DeliveryMode.PUSH if channel in self.push_channels else self.delivery
 
     @property
     def settle(self) -> timedelta:

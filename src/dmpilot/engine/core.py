@@ -21,12 +21,14 @@ from anyio import to_thread
 
 from dmpilot import metrics
 from dmpilot.brains.base import Brain
+from dmpilot.domain.channel_events import ChannelEventResult
 from dmpilot.domain.commands import (
     DeliveryDue,
     HandBack,
     MarkConverted,
     Pause,
     ReceiveMessage,
+    RecordChannelEvent,
     RecordClick,
     RecoverInterrupted,
     ResetContact,
@@ -56,6 +58,7 @@ T = TypeVar("T")
 
 Command = (
     ReceiveMessage
+    | RecordChannelEvent
     | TurnDue
     | DeliveryDue
     | Pause
@@ -134,6 +137,8 @@ class Engine:
     @overload
     async def handle(self, command: ReceiveMessage) -> Decision: ...
     @overload
+    async def handle(self, command: RecordChannelEvent) -> ChannelEventResult: ...
+    @overload
     async def handle(self, command: TurnDue) -> Decision | None: ...
     @overload
     async def handle(self, command: DeliveryDue) -> DeliveryReport: ...
@@ -149,10 +154,12 @@ class Engine:
     async def handle(self, command: ContactAction) -> ContactActionResult: ...
 
     async def handle(self, command: Command) -> Any:
-        from dmpilot.engine import deliver, handoff, operator, receive, turn
+        from dmpilot.engine import channel_events, deliver, handoff, operator, receive, turn
 
         if isinstance(command, ReceiveMessage):
             return await receive.receive_message(self, command)
+        if isinstance(command, RecordChannelEvent):
+            return await channel_events.record_channel_event(self, command)
         if isinstance(command, TurnDue):
             return await turn.run_due_turn(self, command)
         if isinstance(command, DeliveryDue):

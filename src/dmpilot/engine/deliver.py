@@ -80,6 +80,8 @@ async def _send(engine: Engine, owner: str, delivery: OutboundDelivery) -> Deliv
     )
     if state is not None:
         metrics.DELIVERIES.labels(state=state.value).inc()
+    if result.pause_account:
+        await _pause_account(engine, delivery, result.error or "the channel refused the account")
     level = logging.INFO if state in (DeliveryState.SENT, DeliveryState.PENDING) else logging.ERROR
     log.log(
         level,
@@ -95,3 +97,16 @@ async def _send(engine: Engine, owner: str, delivery: OutboundDelivery) -> Deliv
         },
     )
     return state
+
+
+async def _pause_account(engine: Engine, delivery: OutboundDelivery, error: str) -> None:
+    """Every send would fail like this one (an expired token): pause the account, so
+    nothing more is attempted, contact after contact, until an operator sets working
+    credentials and resumes (replies that come due while paused are cancelled, as always)."""
+    reason = f"{delivery.channel} refused the account's credentials: {error}"[:500]
+    now = engine.clock.now()
+    paused = await engine.write(
+        lambda unit: unit.control.pause_if_running(reason, f"{delivery.channel}-sender", now)
+    )
+    if paused:
+        log.error("account paused: the channel refused its credentials", extra={"error": error})

@@ -40,12 +40,14 @@ async def send_as_human(engine: Engine, command: SendAsHuman) -> ContactActionRe
     could send it: refused there, before anything is written."""
     text = clean_human_text(command.text)
     refusal = text_refusal(text) or key_refusal(command.key)
-    if refusal is None and engine.config.delivery is DeliveryMode.INLINE:
-        refusal = Refusal.INLINE
-    if refusal is not None:
+    if refusal is not None or engine.config.delivery is DeliveryMode.INLINE:
         found = await engine.read(lambda reads: reads.find_contact(command.contact))
-        outcome = ActionOutcome.REFUSED if found is not None else None
-        return ContactActionResult(found, outcome, REFUSALS[refusal] if found else None)
+        if found is None:
+            return ContactActionResult(None)
+        if refusal is None and engine.config.delivery_for(found.channel) is DeliveryMode.INLINE:
+            refusal = Refusal.INLINE
+        if refusal is not None:
+            return ContactActionResult(found, ActionOutcome.REFUSED, REFUSALS[refusal])
     now = engine.clock.now()
     until = now + engine.config.handoff
     try:

@@ -51,7 +51,7 @@ async def receive_message(engine: Engine, command: ReceiveMessage) -> Decision:
     started = clock.monotonic()
     language = detect_language(inbound.text) if inbound.text else None
     now = clock.now()
-    mode = config.delivery
+    mode = config.delivery_for(inbound.channel)
     schedule_at = None
     if mode is DeliveryMode.PUSH:
         schedule_at = now + timedelta(seconds=config.coalesce_seconds)
@@ -100,7 +100,7 @@ async def receive_message(engine: Engine, command: ReceiveMessage) -> Decision:
     if recorded.retake:
         turn.message_id = recorded.duplicate_of
     try:
-        decision = await _decide(engine, turn, recorded, inbound)
+        decision = await _decide(engine, turn, recorded, inbound, mode)
     except Exception as exc:  # any failure is silence plus an event, never a canned text
         log.exception(
             "turn failed", extra={"contact": turn.contact_id, "subscriber": turn.subscriber}
@@ -111,7 +111,9 @@ async def receive_message(engine: Engine, command: ReceiveMessage) -> Decision:
     return decision
 
 
-async def _decide(engine: Engine, turn: Turn, recorded: Recorded, inbound: Inbound) -> Decision:
+async def _decide(
+    engine: Engine, turn: Turn, recorded: Recorded, inbound: Inbound, mode: DeliveryMode
+) -> Decision:
     persona = engine.persona
     if recorded.duplicate:
         return await engine.skip(turn, Reason.DUPLICATE, duplicate_of=recorded.duplicate_of)
@@ -137,7 +139,6 @@ async def _decide(engine: Engine, turn: Turn, recorded: Recorded, inbound: Inbou
     ):
         return await engine.skip(turn, Reason.STOPPED)
 
-    mode = engine.config.delivery
     if mode is DeliveryMode.PUSH:
         # Stored, and a turn is owed: the worker answers through the send API.
         return Decision.skip(Reason.QUEUED, turn.stage or persona.stages[0].name)

@@ -26,6 +26,7 @@ CONTACT_INFO_COLUMNS = (
     contacts.c.handoff_until,
     contacts.c.handoff_by,
     contacts.c.handoff_reason,
+    contacts.c.source,
 )
 
 

@@ -20,6 +20,7 @@ from dmpilot.store.schema import contact_facts, contacts
 from dmpilot.store.statements import Statements
 
 _KINDS = {kind.value for kind in FactKind}
+NEVER = datetime(1, 1, 1)  # a cutoff no key's first sighting is ever before
 
 
 class Inbox:
@@ -66,6 +67,7 @@ class Inbox:
                 "name": inbound.contact_name,
                 "username": inbound.contact_username,
                 "language": language,
+                "source": inbound.source,
                 "now": now,
             },
         ).one()
@@ -80,7 +82,9 @@ class Inbox:
         key = inbound.dedup_key()
         if key is not None:
             ids = {"contact_id": contact_id, "key": key}
-            claimed = db.execute(sql.claim_key, {**ids, "now": now, "cutoff": now - dedup_window})
+            # A platform message id names one message forever: its key never expires.
+            cutoff = NEVER if inbound.external_message_id else now - dedup_window
+            claimed = db.execute(sql.claim_key, {**ids, "now": now, "cutoff": cutoff})
             if claimed.first() is None:
                 original, original_at = db.execute(sql.key_message, ids).one()
                 retake = (

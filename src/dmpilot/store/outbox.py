@@ -232,21 +232,31 @@ class Outbox:
         """Record what the channel said; None if this worker no longer holds the claim."""
         d = deliveries
         row = self.db.execute(
-            select(d.c.contact_id, d.c.message_id, d.c.turn_id, d.c.attempts, d.c.state).where(
-                d.c.id == delivery_id, d.c.claimed_by == owner
-            )
+            select(
+                d.c.contact_id,
+                d.c.message_id,
+                d.c.turn_id,
+                d.c.attempts,
+                d.c.state,
+                d.c.provider_message_id,
+            ).where(d.c.id == delivery_id, d.c.claimed_by == owner)
         ).first()
         # An `unknown` set by an expired claim may still learn that the send went out.
         if row is None or row.state not in (SENDING, DeliveryState.UNKNOWN.value):
             return None
         values: dict[str, Any] = {"updated_at": now, "claim_expires_at": None}
         detail: dict[str, Any] = {"delivery": delivery_id, "attempts": row.attempts}
+        if row.provider_message_id is not None and result.status is not SendStatus.SENT:
+            # The channel's echo of this very message already came back: it went out,
+            # whatever the answer to the send said. Retrying would send it twice.
+            result = SendResult.sent(row.provider_message_id)
+            detail["confirmed_by"] = "echo"
         if result.status is SendStatus.SENT:
             state, kind = DeliveryState.SENT, EventKind.DELIVERED
             values |= {
                 "sent_at": now,
                 "via": "api",
-                "provider_message_id": result.provider_message_id,
+                "provider_message_id": result.provider_message_id or row.provider_message_id,
             }
         elif result.status is SendStatus.RETRY and row.attempts < policy.max_attempts:
             state, kind = DeliveryState.PENDING, EventKind.DELIVERY_RETRY

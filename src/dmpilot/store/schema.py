@@ -64,6 +64,7 @@ contacts = Table(
     Column("handoff_until", DateTime),
     Column("handoff_by", String(64)),
     Column("handoff_reason", String(32)),
+    Column("source", String(200)),  # where the contact came from: an ad, an ig.me link
     UniqueConstraint("channel", "external_id"),
     Index(None, "turn_due_at"),
     Index(None, "last_inbound_at", "id"),  # the console's inbox, newest activity first
@@ -97,6 +98,7 @@ messages = Table(
     Column("cancelled", Boolean, nullable=False, server_default=false()),
     # Outbound written by a person (console, `dmpilot say`): who. NULL for the bot's.
     Column("author", String(64)),
+    Column("deleted_at", DateTime),  # the contact unsent it: never shown to a model again
     Index(None, "contact_id", "id"),
     Index(None, "contact_id", "text_key"),
     Index(None, "created_at"),
@@ -184,6 +186,7 @@ deliveries = Table(
     Index(None, "state", "not_before"),
     Index(None, "contact_id", "id"),
     Index(None, "claimed_at"),
+    Index(None, "channel", "provider_message_id"),  # an echo's message id → our delivery
 )
 
 events = Table(

@@ -80,6 +80,9 @@ def _decided(contact_id: ColumnElement[Any], message_id: ColumnElement[Any]) -> 
     return or_(covered, evented)
 
 
+MAX_PENDING = 50  # unanswered messages one turn reads
+
+
 class Statements:
     def __init__(self, dialect_name: str) -> None:
         self.dialect_name = dialect_name
@@ -96,10 +99,14 @@ class Statements:
             created_at=_p("now"),
             last_inbound_at=_p("now"),
             cycle_started_at=_p("now"),
+            source=_p("source"),
         )
+        # The first source a contact came from is the one kept.
+        first_source = func.coalesce(contacts.c.source, new_contact.excluded.source)
         self.upsert_contact = new_contact.on_conflict_do_update(
             index_elements=[contacts.c.channel, contacts.c.external_id],
             set_={
+                "source": first_source,
                 "last_inbound_at": new_contact.excluded.last_inbound_at,
                 "name": func.coalesce(new_contact.excluded.name, contacts.c.name),
                 "username": func.coalesce(new_contact.excluded.username, contacts.c.username),
@@ -114,6 +121,22 @@ class Statements:
             contacts.c.handoff_until,
             contacts.c.handoff_at,
         )
+
+        # A contact named by a channel event (an echo, a referral): created if new, but its
+        # last message time (the 24-hour window) is only ever moved by its own messages, so
+        # a new one starts with the window closed: it has not written yet.
+        silent_contact = insert(contacts).values(
+            channel=_p("channel"),
+            external_id=_p("external_id"),
+            created_at=_p("now"),
+            last_inbound_at=_p("window_closed_at"),
+            cycle_started_at=_p("now"),
+            source=_p("source"),
+        )
+        self.ensure_contact = silent_contact.on_conflict_do_update(
+            index_elements=[contacts.c.channel, contacts.c.external_id],
+            set_={"source": func.coalesce(contacts.c.source, silent_contact.excluded.source)},
+        ).returning(contacts.c.id, contacts.c.stopped_at)
 
         self.paused = select(control.c.paused).where(control.c.id == 1)
         # Serialises work that must run in one process at a time (a no-op on SQLite, where
@@ -295,11 +318,18 @@ class Statements:
             messages.c.text,
             messages.c.created_at,
             messages.c.language,
-        ).where(messages.c.contact_id == _p("contact_id"), messages.c.cancelled.is_(false()))
+        ).where(
+            messages.c.contact_id == _p("contact_id"),
+            messages.c.cancelled.is_(false()),
+            # The contact unsent it: no model sees it again.
+            messages.c.deleted_at.is_(None),
+        )
+        # The newest 50 unanswered messages, newest first: the turn answers the newest one,
+        # so a contact who wrote more than 50 times in a row is still answered (once).
         self.pending = (
             view.where(messages.c.direction == "in", messages.c.id > answered)
-            .order_by(messages.c.id)
-            .limit(50)
+            .order_by(messages.c.id.desc())
+            .limit(MAX_PENDING)
         )
         self.history = view.order_by(messages.c.id.desc()).limit(_p("limit", type_=Integer))
         self.cycle_outbound = (

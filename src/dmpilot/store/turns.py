@@ -153,7 +153,7 @@ class Leases:
         db, sql = self.db, self.sql
         ids = {"contact_id": contact_id}
         contact = db.execute(sql.contact, ids).one()
-        pending = db.execute(sql.pending, ids).all()
+        pending = db.execute(sql.pending, ids).all()[::-1]  # oldest first
         history = db.execute(sql.history, {**ids, "limit": history_limit}).all()
         cycle = db.execute(
             sql.cycle_outbound, {**ids, "cycle_started_at": contact.cycle_started_at}

@@ -16,6 +16,7 @@ from dmpilot.domain.control import ControlState
 from dmpilot.domain.delivery import DeliveryState, WorkDue
 from dmpilot.domain.findings import Finding
 from dmpilot.store.bulk import Bulk
+from dmpilot.store.channel_events import ChannelEvents
 from dmpilot.store.contacts import Contacts, find_contact
 from dmpilot.store.control import Control
 from dmpilot.store.events import EventLog
@@ -37,6 +38,7 @@ from dmpilot.store.turns import Leases, Turns
 class WriteUnit:
     __slots__ = (
         "bulk",
+        "channel_events",
         "contacts",
         "control",
         "db",
@@ -61,6 +63,7 @@ class WriteUnit:
         self.links = Links(db)
         self.bulk = Bulk(db)
         self.handoffs = Handoffs(db, sql)
+        self.channel_events = ChannelEvents(db, sql)
 
 
 class ReadUnit:

@@ -65,6 +65,8 @@ async def status(system: SystemDep) -> dict[str, Any]:
         "brain": system.brain.name,
         "persona": system.persona.name,
         "delivery": system.config.delivery.value,
+        # Instagram direct: always answered through the Send API by the worker.
+        "instagram": system.settings.instagram,
     }
 
 

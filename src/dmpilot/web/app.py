@@ -18,7 +18,7 @@ from dmpilot.domain.commands import RecoverInterrupted
 from dmpilot.domain.language import load_models
 from dmpilot.domain.ports import StoreUnavailable
 from dmpilot.settings import Settings
-from dmpilot.web import admin, console, manychat, ops
+from dmpilot.web import admin, console, instagram, manychat, ops
 from dmpilot.web.deps import DocsAuthorized
 from dmpilot.web.errors import install_error_handlers
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
     app.state.system = system
     install_error_handlers(app)
     app.include_router(manychat.router)
+    app.include_router(instagram.router)
     app.include_router(admin.router)
     app.include_router(ops.router)
     console.install(app)

@@ -62,6 +62,11 @@ async def read_json(request: Request, limit: int, expected: tuple[str, str] = WE
     `expected` says what a body of this endpoint normally is and how to fix an oversized
     one, so an admin call is not told about ManyChat.
     """
+    return decode_json(await read_body(request, limit, expected))
+
+
+async def read_body(request: Request, limit: int, expected: tuple[str, str]) -> bytes:
+    """The raw request body (a signature covers these exact bytes), at most `limit` long."""
     declared = request.headers.get("content-length")
     what, fix = expected
     too_large = ApiError(413, f"the body is larger than {limit} bytes; {what}", [fix])
@@ -78,6 +83,11 @@ async def read_json(request: Request, limit: int, expected: tuple[str, str] = WE
         raise ApiError(400, "the client disconnected before sending the whole body") from exc
     if not body.strip():
         raise ApiError(400, "the body is empty; send a JSON object")
+    return bytes(body)
+
+
+def decode_json(body: bytes) -> Any:
+    """JSON from a body, every string scrubbed (domain.inbound.scrub); a clear 400 if not."""
     try:
         return scrub(json.loads(body))
     except UnicodeDecodeError as exc:

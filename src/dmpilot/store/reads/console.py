@@ -166,19 +166,7 @@ def _contact_columns() -> list[Any]:
 
 def _contact_info(row: Any) -> ContactInfo:
     return ContactInfo(
-        id=row.id,
-        channel=row.channel,
-        external_id=row.external_id,
-        username=row.username,
-        name=row.name,
-        stage=row.stage,
-        language=row.language,
-        stopped_at=row.stopped_at,
-        stop_reason=row.stop_reason,
-        converted_at=row.converted_at,
-        handoff_until=row.handoff_until,
-        handoff_by=row.handoff_by,
-        handoff_reason=row.handoff_reason,
+        **{column.name: getattr(row, column.name) for column in CONTACT_INFO_COLUMNS}
     )
 
 
@@ -499,6 +487,7 @@ class MessageEntry:
     stage: str | None
     author: str | None  # a person wrote it (messages.author)
     cancelled: bool
+    deleted: bool  # the contact unsent it (messages.deleted_at)
     model: str | None
     tokens: Tokens
     brain_ms: int | None
@@ -554,6 +543,7 @@ def _message_query(contact_id: int) -> Select[Any]:
             m.c.stage,
             m.c.author,
             m.c.cancelled,
+            m.c.deleted_at,
             m.c.model,
             m.c.input_tokens,
             m.c.output_tokens,
@@ -601,6 +591,7 @@ def _entries(message_rows: Sequence[Any], event_rows: Sequence[Any]) -> list[Tim
             stage=row.stage,
             author=row.author,
             cancelled=bool(row.cancelled),
+            deleted=row.deleted_at is not None,
             model=row.model,
             tokens=Tokens(
                 row.input_tokens or 0,

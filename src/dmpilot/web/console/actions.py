@@ -228,7 +228,7 @@ async def reply(request: Request, contact_id: str, session: FormSession) -> Resp
         raise ConsoleError(
             400, "the message is empty: write something to send", back=_back(header.contact.id)
         )
-    blocked = reply_blocked(system, header.contact.stopped_at is not None)
+    blocked = reply_blocked(system, header.contact)
     if blocked is not None:
         raise ConsoleError(409, blocked, back=_back(header.contact.id))
     result = await _engine(system.engine.handle(SendAsHuman(_ref(header), BY, text, key)))

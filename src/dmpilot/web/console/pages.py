@@ -55,11 +55,11 @@ def known_stages(system: System) -> list[str]:
     return [NEW_STAGE, *persona_stages, EXIT_STAGE, STOPPED_STAGE, CUSTOMER_STAGE]
 
 
-def reply_blocked(system: System, stopped: bool) -> str | None:
+def reply_blocked(system: System, contact: ContactInfo) -> str | None:
     """Why the reply form cannot send, or None when it can."""
-    if system.config.delivery is DeliveryMode.INLINE:
+    if system.config.delivery_for(contact.channel) is DeliveryMode.INLINE:
         return REFUSALS[Refusal.INLINE]
-    if stopped:
+    if contact.stopped_at is not None:
         return REFUSALS[Refusal.STOPPED]
     return None
 
@@ -193,7 +193,7 @@ async def conversation(request: Request, contact_id: str, session: PageSession) 
         live=before is None,  # an earlier window is history: nothing is appended to it
         poll_ms=TIMELINE_POLL_MS,
         paused=control.paused,
-        reply_blocked=reply_blocked(system, header.contact.stopped_at is not None),
+        reply_blocked=reply_blocked(system, header.contact),
         reply_key=secrets.token_hex(16),  # a resubmitted form queues its message once
         in_handoff=status is ContactStatus.HANDOFF,
         **_entries_context(system),
