@@ -7,7 +7,9 @@ import pytest
 
 from dmpilot.store import Store
 from fakes.anthropic_api import FakeAnthropic, FakeServer
+from fakes.graph_api import FakeGraphAPI
 from fakes.manychat_api import FakeManyChat
+from fakes.meta_webhooks import ACCESS_TOKEN, ACCOUNT_ID
 from support import fresh_postgres_database
 
 
@@ -56,3 +58,18 @@ def manychat(manychat_server: FakeManyChat) -> FakeManyChat:
     """The fake ManyChat API, reset: no scripted behaviour, nothing recorded."""
     manychat_server.reset()
     return manychat_server
+
+
+@pytest.fixture(scope="module")
+def graph_server() -> Iterator[FakeGraphAPI]:
+    """A fake Instagram Graph API on loopback for the account of fakes.meta_webhooks."""
+    with FakeGraphAPI(access_token=ACCESS_TOKEN, account_id=ACCOUNT_ID).serve() as fake:
+        yield fake
+
+
+@pytest.fixture
+def graph(graph_server: FakeGraphAPI) -> Iterator[FakeGraphAPI]:
+    """The fake Graph API, reset: no scripted behaviour, nothing recorded."""
+    graph_server.reset()
+    yield graph_server
+    graph_server.on_send = None  # configuration survives reset(): never leak a hook

@@ -22,19 +22,6 @@ WEBHOOK = "/webhooks/instagram"
 WAIT = 30.0  # seconds any one condition may take on a slow CI machine
 
 
-@pytest.fixture(scope="module")
-def graph_server() -> Iterator[FakeGraphAPI]:
-    with FakeGraphAPI(access_token=meta.ACCESS_TOKEN, account_id=meta.ACCOUNT_ID).serve() as fake:
-        yield fake
-
-
-@pytest.fixture
-def graph(graph_server: FakeGraphAPI) -> Iterator[FakeGraphAPI]:
-    graph_server.reset()
-    yield graph_server
-    graph_server.on_send = None  # configuration survives reset(): never leak a hook
-
-
 def instagram_env(database_url: str, graph: FakeGraphAPI) -> dict[str, str]:
     return {
         "DMPILOT_DATABASE_URL": database_url,

@@ -96,18 +96,6 @@ META_BODY = st.fixed_dictionaries(
 )
 
 
-@pytest.fixture(scope="module")
-def graph_server() -> Iterator[FakeGraphAPI]:
-    with FakeGraphAPI(access_token=meta.ACCESS_TOKEN, account_id=meta.ACCOUNT_ID).serve() as fake:
-        yield fake
-
-
-@pytest.fixture
-def graph(graph_server: FakeGraphAPI) -> FakeGraphAPI:
-    graph_server.reset()
-    return graph_server
-
-
 def make_system(store: Store, graph: FakeGraphAPI, clock: FakeClock) -> System:
     url = store.engine.url.render_as_string(hide_password=False)
     sender = InstagramSender(meta.ACCESS_TOKEN, meta.ACCOUNT_ID, graph.url, timeout_seconds=2.0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,18 +34,6 @@ from support import FakeClock, RecordingBrain, engine_config, settings_for
 
 PERSONA = load_persona()
 WEBHOOK = "/webhooks/instagram"
-
-
-@pytest.fixture(scope="module")
-def graph_server() -> Iterator[FakeGraphAPI]:
-    with FakeGraphAPI(access_token=meta.ACCESS_TOKEN, account_id=meta.ACCOUNT_ID).serve() as fake:
-        yield fake
-
-
-@pytest.fixture
-def graph(graph_server: FakeGraphAPI) -> FakeGraphAPI:
-    graph_server.reset()
-    return graph_server
 
 
 @dataclass
