@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TypeVar
 
 from anyio import to_thread
@@ -22,7 +22,7 @@ from dmpilot.personas import load_persona
 from dmpilot.runtime import SystemClock, SystemRandom
 from dmpilot.settings import Settings
 from dmpilot.store import ReadUnit, Store
-from dmpilot.worker import Worker
+from dmpilot.worker import Chore, Worker
 
 T = TypeVar("T")
 
@@ -110,11 +110,30 @@ class System:
         )
 
     @cached_property
+    def chores(self) -> list[Chore]:
+        """The worker's periodic housekeeping, from the settings (each chore is safe to
+        run in every process at once)."""
+        chores: list[Chore] = []
+        if self.settings.alerts_configured:
+            from dmpilot.alerts.chore import build_alert_chore
+
+            chores.append(
+                build_alert_chore(self.settings, self.store, self.clock, self.persona.name)
+            )
+        if self.settings.retention_days is not None:
+            from dmpilot.engine.privacy import RETENTION_EVERY_SECONDS, apply_retention
+
+            run = partial(apply_retention, self.engine, self.settings.retention_days)
+            chores.append(Chore("retention", RETENTION_EVERY_SECONDS, run))
+        return chores
+
+    @cached_property
     def worker(self) -> Worker:
         return Worker(
             self.engine,
             poll_seconds=self.settings.worker_poll_seconds,
             concurrency=self.settings.worker_concurrency,
+            chores=self.chores,
         )
 
     async def read(self, work: Callable[[ReadUnit], T]) -> T:

@@ -48,6 +48,12 @@ CHANNEL_EVENTS = Counter(
 DELIVERIES = Counter(
     "dmpilot_deliveries", "Delivery outcomes recorded by this process's workers", ["state"]
 )
+FOLLOW_UPS = Counter(
+    "dmpilot_follow_ups", "Due follow-ups: nudge sent, cancelled or failed", ["outcome"]
+)
+ALERTS = Counter(
+    "dmpilot_alerts", "Alerts to the operator by kind and outcome", ["kind", "outcome"]
+)
 
 
 def render() -> tuple[bytes, str]:

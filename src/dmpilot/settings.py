@@ -15,9 +15,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dmpilot.alerts.addresses import checked_address, checked_addresses, checked_webhook_url
 from dmpilot.brains.models import DEFAULT_MODEL
 from dmpilot.domain.delivery import DeliveryMode
 from dmpilot.domain.persona import MAX_TYPING_SECONDS
+from dmpilot.domain.privacy import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 
 BrainKind = Literal["scripted", "anthropic", "openai"]
 
@@ -122,6 +124,10 @@ class Settings(BaseSettings):
     # A contact asking for a real person is handed to one (the bot falls silent).
     handoff_on_request: bool = True
 
+    # -- a contact's data (README "A contact's data") ------------------------------------
+    # Message texts older than this many days are blanked by the worker; unset: kept.
+    retention_days: int | None = Field(None, ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
+
     # -- delivery (the outbox and its worker) ------------------------------------------
     delivery: DeliveryMode | None = None
     manychat_api_key: SecretStr | None = None
@@ -148,6 +154,26 @@ class Settings(BaseSettings):
     meta_account_id: str | None = None  # the Instagram professional account's id (digits)
     meta_graph_url: str = "https://graph.instagram.com/v25.0"
     meta_timeout_seconds: float = Field(10.0, gt=0, le=60, allow_inf_nan=False)
+
+    # -- alerts to the operator (dmpilot/alerts; README "Alerts") --------------------------
+    alert_webhook_url: SecretStr | None = None  # Slack/Discord-compatible; its path is a secret
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = Field(587, ge=1, le=65535)
+    alert_smtp_user: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_smtp_from: str | None = None
+    alert_smtp_to: str | None = None  # comma-separated
+    alert_smtp_starttls: bool = True
+    alert_timeout_seconds: float = Field(10.0, gt=0, le=60, allow_inf_nan=False)
+    alert_check_seconds: float = Field(60.0, ge=1, le=HOUR, allow_inf_nan=False)
+    alert_cooldown_minutes: float = Field(360.0, ge=1, le=WEEK / 60, allow_inf_nan=False)
+    # Failed or unknown deliveries, and failed turns, counted over this window.
+    alert_window_minutes: float = Field(30.0, ge=1, le=DAY / 60, allow_inf_nan=False)
+    alert_delivery_failures: int = Field(5, ge=1, le=1_000_000)
+    alert_brain_errors: int = Field(5, ge=1, le=1_000_000)
+    alert_daily_budget_usd: float | None = Field(None, gt=0, le=1_000_000, allow_inf_nan=False)
+    # Hours of the account's usual hours without one inbound message; 0: never alert.
+    alert_silence_hours: float = Field(6.0, ge=0, le=WEEK / HOUR, allow_inf_nan=False)
 
     anthropic_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("DMPILOT_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
@@ -198,6 +224,73 @@ class Settings(BaseSettings):
                 "as the Meta app dashboard shows it under Instagram → API setup"
             )
         return value
+
+    @field_validator("alert_webhook_url", mode="before")
+    @classmethod
+    def _alert_webhook_url(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return checked_webhook_url(value) if isinstance(value, str) else value
+
+    @field_validator(
+        "alert_smtp_host",
+        "alert_smtp_user",
+        "alert_smtp_password",
+        "alert_smtp_from",
+        "alert_smtp_to",
+        mode="before",
+    )
+    @classmethod
+    def _alert_smtp(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        variable = f"DMPILOT_{(info.field_name or '').upper()}"
+        if not value:
+            return None
+        plain = value.isascii() and value.isprintable() and " " not in value
+        if info.field_name == "alert_smtp_host" and not plain:
+            raise ValueError(f"{variable} is a host name, e.g. smtp.example.com")
+        if info.field_name == "alert_smtp_from":
+            return checked_address(variable, value)
+        if info.field_name == "alert_smtp_to":
+            return ", ".join(checked_addresses(variable, value))
+        return value
+
+    @model_validator(mode="after")
+    def _alerts_are_complete(self) -> Settings:
+        mail = {
+            "DMPILOT_ALERT_SMTP_FROM": self.alert_smtp_from,
+            "DMPILOT_ALERT_SMTP_TO": self.alert_smtp_to,
+        }
+        if self.alert_smtp_host and not all(mail.values()):
+            missing = ", ".join(name for name, value in mail.items() if not value)
+            raise ValueError(f"DMPILOT_ALERT_SMTP_HOST is set, so e-mail alerts need {missing}")
+        given = [name for name, value in mail.items() if value]
+        if (given or self.alert_smtp_user or self.alert_smtp_password) and not self.alert_smtp_host:
+            raise ValueError(
+                "e-mail alerts need DMPILOT_ALERT_SMTP_HOST (the SMTP server), with "
+                "DMPILOT_ALERT_SMTP_FROM and DMPILOT_ALERT_SMTP_TO"
+            )
+        if bool(self.alert_smtp_user) != bool(self.alert_smtp_password):
+            raise ValueError(
+                "DMPILOT_ALERT_SMTP_USER and DMPILOT_ALERT_SMTP_PASSWORD go together: "
+                "set both to sign in to the SMTP server, or neither"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _retention_outlives_dedup(self) -> Settings:
+        days = self.retention_days
+        if days is not None and days * DAY <= self.dedup_window_seconds:
+            raise ValueError(
+                f"DMPILOT_RETENTION_DAYS ({days}) must be longer than "
+                f"DMPILOT_DEDUP_WINDOW_SECONDS ({self.dedup_window_seconds:g} s): a message's "
+                "dedup key is deleted with its text"
+            )
+        return self
 
     @model_validator(mode="after")
     def _brain_is_usable(self) -> Settings:
@@ -267,6 +360,15 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str | None:
         return self.webhook_token.get_secret_value() if self.webhook_token else None
+
+    @property
+    def alerts_configured(self) -> bool:
+        """Alerts have somewhere to go: a webhook, an SMTP server, or both."""
+        return self.alert_webhook_url is not None or self.alert_smtp_host is not None
+
+    @property
+    def alert_recipients(self) -> list[str]:
+        return [part.strip() for part in (self.alert_smtp_to or "").split(",") if part.strip()]
 
     @property
     def console_secret(self) -> str | None:

@@ -5,7 +5,8 @@ parsing them: the Dockerfile's instructions per stage, compose.yaml with PyYAML,
 systemd units with configparser, the Caddyfile and the env example as text. Where the
 real tool is installed (`docker compose` / `docker-compose`, `systemd-analyze`, `caddy`)
 it checks the file as well; `.ci/run` installs them, so in CI a missing one fails, and
-locally that part is skipped with the reason.
+locally that part is skipped with the reason. The image itself is built and its files run
+by tests/deploy/test_container_image.py.
 """
 
 from __future__ import annotations
@@ -155,6 +156,21 @@ def test_final_stage_checks_health_and_loads_the_language_models(
     [cmd] = final.all("CMD")
     assert "dmpilot" in cmd and "serve" in cmd and "8000" in cmd
     assert "--demo" not in cmd
+
+
+def test_build_script_parses_and_builds_what_the_dockerfile_needs() -> None:
+    """deploy/build-image.sh is run for real by tests/deploy/test_container_image.py; this
+    part needs nothing but bash."""
+    script = DEPLOY / "build-image.sh"
+    assert os.access(script, os.X_OK), "deploy/build-image.sh is executable"
+    text = script.read_text(encoding="utf-8")
+    assert "set -euo pipefail" in text
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    for flag in ("--isolation chroot", "--format docker", '"BASE_IMAGE=$base_image"'):
+        assert flag in text, flag  # --format docker: the OCI format drops HEALTHCHECK
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    for path in ("pyproject.toml", "README.md", "src"):  # what the builder stage copies
+        assert f"!{path}" in ignored, path
 
 
 # --- compose.yaml ------------------------------------------------------------------------

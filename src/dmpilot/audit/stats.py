@@ -75,6 +75,12 @@ class Stats:
     # cache reads / all prompt tokens: how much of the prompt came from the model's cache
     cache_read_share: float = 0.0
     intents: list[dict[str, Any]] = field(default_factory=list)
+    nudges_sent: int = 0  # follow-ups that reached the contact
+    nudges_answered: int = 0  # … after which the contact wrote again
+
+    @property
+    def nudge_answer_rate(self) -> float | None:
+        return self.nudges_answered / self.nudges_sent if self.nudges_sent else None
 
     @property
     def messages_per_contact(self) -> float:
@@ -138,4 +144,6 @@ def compute(
         since=since,
         cache_read_share=round(cached / prompt, 4) if prompt else 0.0,
         intents=intents,
+        nudges_sent=raw.nudges_sent,
+        nudges_answered=raw.nudges_answered,
     )

@@ -95,8 +95,10 @@ class ScriptedBrain:
         if request.purpose is Purpose.EXIT:
             # Goodbyes come from the persona's own exit lines (the engine's fallback).
             raise BrainExhausted("the scripted brain writes no goodbyes")
-        bank = self._bank(request)
-        candidates = self.candidates(request, bank)
+        if request.purpose is Purpose.NUDGE:
+            candidates = self.nudges(request)
+        else:
+            candidates = self.candidates(request, self._bank(request))
         rng = random.Random(f"{self.seed}:{request.contact_id}:{len(request.recent_replies)}")
         rng.shuffle(candidates)
         for text in candidates:
@@ -147,6 +149,21 @@ class ScriptedBrain:
             "platform": request.persona.link.platform,
         }
         return [" ".join(combo.format(**fill).split()) for combo in combos]
+
+    @staticmethod
+    def nudges(request: BrainRequest) -> list[str]:
+        """Follow-up lines: the persona's nudge_lines, else its phrase bank's nudges, else
+        the built-in ones, for the reply language."""
+        persona, language = request.persona, request.language
+        own = persona.phrases.get(language)
+        builtin = builtin_bank(language)
+        lines = (
+            persona.nudge_lines.get(language)
+            or (own.nudges if own is not None else [])
+            or (builtin.nudges if builtin is not None else [])
+        )
+        name = (request.contact_name or "").split(" ")[0]
+        return [" ".join(line.replace("{name}", name).split()) for line in lines]
 
     async def probe(self, timeout_seconds: float) -> ProbeResult:
         return ProbeResult.ok()

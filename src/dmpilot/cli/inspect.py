@@ -172,6 +172,12 @@ def stats(
         f"({figures.messages_per_contact:.1f} messages per contact) · {figures.exits} exits",
         highlight=False,
     )
+    rate = figures.nudge_answer_rate
+    console.print(
+        f"follow-ups: {figures.nudges_sent} nudges sent · {figures.nudges_answered} answered"
+        + (f" ({rate:.0%})" if rate is not None else ""),
+        highlight=False,
+    )
     funnel = Table(title="funnel")
     funnel.add_column("stage")
     funnel.add_column("contacts reached", justify="right")

@@ -13,10 +13,14 @@ import tempfile
 from typing import Annotated, NoReturn
 
 import typer
+from rich.markup import escape
 
 from dmpilot import __version__
+from dmpilot.alerts.chore import ALERT_CHORE
+from dmpilot.bootstrap import System
 from dmpilot.brains import Brain, ProbeResult, ProbeStatus
 from dmpilot.cli.common import app, console, errors, fail, load_settings, open_system
+from dmpilot.domain.decision import EventKind
 from dmpilot.domain.language import load_models
 from dmpilot.logs import logging_config
 from dmpilot.personas import bundled_persona_path
@@ -24,6 +28,7 @@ from dmpilot.settings import Settings
 from dmpilot.web.auth import is_loopback
 
 PROBE_SECONDS = 5.0
+ALERT_BOUND_SECONDS = 10.0  # the alert check run before refusing to start: its reads and writes
 
 
 def _refuse_unsafe_exposure(settings: Settings, host: str, demo: bool) -> None:
@@ -121,9 +126,13 @@ def _trusted_proxies(value: str) -> str:
     return ",".join(entries)
 
 
-def _probe_brain(brain: Brain) -> None:
-    """A wrong key refuses to start; an unreachable endpoint starts with a loud warning."""
+def _probe_brain(system: System) -> None:
+    """A wrong key refuses to start; an unreachable endpoint starts with a loud warning.
+    Either is an event, which the alert check turns into an alert."""
+    brain = system.brain
     result = asyncio.run(_run_probe(brain))
+    if result.status is not ProbeStatus.OK:
+        _record_probe_failure(system, brain.name, result)
     if result.status is ProbeStatus.REFUSED:
         fail(f"the {brain.name} brain cannot answer: {result.detail}", code=1)
     if result.status is ProbeStatus.UNREACHABLE:
@@ -140,6 +149,36 @@ async def _run_probe(brain: Brain) -> ProbeResult:
         return await brain.probe(PROBE_SECONDS)
     finally:
         await brain.aclose()
+
+
+def _record_probe_failure(system: System, brain: str, result: ProbeResult) -> None:
+    """The failed check as an event. A refused brain stops the server, so its chores never
+    run: the alert check runs once here, bounded, before the server refuses to start."""
+    try:
+        with system.store.writing() as unit:
+            unit.events.record(
+                system.clock.now(),
+                EventKind.BRAIN_PROBE_FAILED,
+                result.status.value,
+                detail={"brain": brain, "detail": result.detail},
+            )
+        if result.status is ProbeStatus.REFUSED:
+            asyncio.run(_check_alerts_now(system))
+    except Exception as exc:  # an alert must never change how serve starts or refuses to
+        errors.print(
+            f"[yellow]could not record or alert the failed check: "
+            f"{escape(f'{type(exc).__name__}: {exc}')}[/]",
+            highlight=False,
+        )
+    finally:
+        system.close_store()  # the server opens its own
+
+
+async def _check_alerts_now(system: System) -> None:
+    bound = ALERT_BOUND_SECONDS + 3 * system.settings.alert_timeout_seconds
+    for chore in system.chores:
+        if chore.name == ALERT_CHORE:
+            await asyncio.wait_for(chore.run(), bound)
 
 
 def _probe_instagram(settings: Settings) -> None:
@@ -208,7 +247,7 @@ def serve(
     system = open_system(settings)
     persona, database = system.persona, system.store.url
     system.close_store()  # migrated once here, with a clear error if the database is away
-    _probe_brain(system.brain)
+    _probe_brain(system)
     _probe_instagram(settings)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker counts in its own files; /metrics adds them up.

@@ -36,6 +36,12 @@ class TurnDue:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowUpDue:
+    """Run one due follow-up: nudge a contact who went quiet after our reply, or record
+    why not (domain/follow_ups.py)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryDue:
     """Send what the outbox holds that is due, through each channel's Sender."""
 
@@ -96,6 +102,15 @@ class StopContact:
 @dataclass(frozen=True, slots=True)
 class ResetContact:
     """Start a funnel-stopped contact's funnel over (never a minor's or an opt-out's)."""
+
+    contact: ContactRef
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetContact:
+    """Erase a contact's data (domain.privacy): its texts and identifiers go, the counts
+    stay, and a tombstone keeps anyone with its channel id stopped."""
 
     contact: ContactRef
     by: str

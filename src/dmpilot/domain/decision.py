@@ -34,6 +34,9 @@ class Reason(StrEnum):
     INTERRUPTED = "interrupted"  # the process died mid-turn; found and recorded at a restart
     HANDOFF = "handoff"  # a person has taken this contact over: the bot stays silent
     OPERATOR = "operator"  # an operator stopped the contact by hand
+    # The contact was forgotten (its data erased): stopped for good, and a new contact with
+    # its channel id starts stopped (domain.privacy).
+    FORGOTTEN = "forgotten"
 
 
 class EventKind(StrEnum):
@@ -57,6 +60,9 @@ class EventKind(StrEnum):
     HANDBACK = "handback"  # … and gave it back to the bot (reason: by hand, or expired)
     HUMAN_REPLY = "human_reply"  # a person's message was queued for the contact
     RESET = "reset"  # an operator started a funnel-stopped contact's funnel over
+    FORGOTTEN = "forgotten"  # an operator erased the contact's data (detail: counts, no text)
+    # A scheduled nudge was dropped (reason: domain.follow_ups.FollowUpCancel).
+    FOLLOW_UP_CANCELLED = "follow_up_cancelled"
     # What a channel reported besides messages (domain.channel_events): stored, not answered.
     REACTION = "reaction"
     SEEN = "seen"
@@ -64,6 +70,10 @@ class EventKind(StrEnum):
     UNSUPPORTED = "unsupported"
     REFERRAL = "referral"
     REFUSED = "refused"  # a webhook item for another account, or unreadable (reason says)
+    # Alerts to the operator (reason: domain.alerts.AlertKind; detail: incident, target).
+    ALERT_SENT = "alert_sent"
+    ALERT_FAILED = "alert_failed"
+    BRAIN_PROBE_FAILED = "brain_probe_failed"  # `dmpilot serve`'s start-up check (reason: status)
 
 
 class Action(StrEnum):

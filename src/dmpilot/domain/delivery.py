@@ -40,6 +40,7 @@ class CancelReason(StrEnum):
     SUPERSEDED = "superseded"  # a newer turn answers everything this reply answered
     WINDOW_CLOSED = "window_closed"  # the contact's last message is older than 24 h
     HANDOFF = "handoff"  # a person took the contact over: the bot's queued replies are withdrawn
+    CONTACT_WROTE = "contact_wrote"  # a nudge: the contact wrote after it was queued
 
 
 class DeliveryKind(StrEnum):
@@ -51,6 +52,7 @@ class DeliveryKind(StrEnum):
     EXIT = "exit"
     GOODBYE = "goodbye"
     HUMAN = "human"  # written by a person (console, CLI, admin API), not by the bot
+    NUDGE = "nudge"  # the follow-up to a contact who went quiet (domain.follow_ups)
 
     @property
     def ends_conversation(self) -> bool:

@@ -40,6 +40,7 @@ class Refusal(StrEnum):
     OPT_OUT = "opt_out"
     NOT_STOPPED = "not_stopped"
     CUSTOMER = "customer"
+    FORGOTTEN = "forgotten"
 
 
 REFUSALS: dict[Refusal, str] = {
@@ -58,6 +59,7 @@ REFUSALS: dict[Refusal, str] = {
     Refusal.MINOR: "the contact said they are under 18: it is never reset",
     Refusal.OPT_OUT: "the contact asked to stop: it is never reset",
     Refusal.NOT_STOPPED: "the contact is not stopped: there is nothing to reset",
+    Refusal.FORGOTTEN: "the contact's data was erased (dmpilot forget): it is never reset",
     Refusal.CUSTOMER: "the contact converted: it is a customer, not a funnel to start over",
 }
 
@@ -102,6 +104,8 @@ def reset_refusal(contact: ContactInfo) -> Refusal | None:
         return Refusal.MINOR
     if contact.stop_reason == Reason.OPT_OUT:
         return Refusal.OPT_OUT
+    if contact.stop_reason == Reason.FORGOTTEN:
+        return Refusal.FORGOTTEN
     if contact.converted_at is not None:
         return Refusal.CUSTOMER
     if not contact.resettable:

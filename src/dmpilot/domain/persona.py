@@ -4,6 +4,7 @@ examples per stage, written exits and the customer stage; every v1 file still lo
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, TypeVar
 
 from pydantic import (
@@ -16,11 +17,18 @@ from pydantic import (
     model_validator,
 )
 
+from dmpilot.domain.delivery import MESSAGING_WINDOW
+
 T = TypeVar("T")
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code, e.g. en")]
 
 
 MAX_TYPING_SECONDS = 10.0  # typing_seconds: a pause, not a wait a worker notices
+# A nudge goes out at least this long before Meta's 24-hour window closes: room for the
+# reply's pacing delay, the outbox's rate and a worker that was briefly down.
+FOLLOW_UP_MARGIN = timedelta(hours=1)
+MAX_FOLLOW_UP_HOURS = (MESSAGING_WINDOW - FOLLOW_UP_MARGIN) / timedelta(hours=1)
+DEFAULT_FOLLOW_UP_HOURS = 20.0  # the value the docs and the example persona use
 
 
 class _Strict(BaseModel):
@@ -42,6 +50,20 @@ class StageSpec(_Strict):
     instructions: str = ""
     link_allowed: bool = False
     examples: list[Exchange] = Field(default_factory=list)
+    # After a reply in this stage, a contact quiet this many hours gets one nudge; None: no
+    # follow-up after this stage's replies.
+    follow_up_hours: Annotated[float, Field(allow_inf_nan=False)] | None = None
+
+    @field_validator("follow_up_hours")
+    @classmethod
+    def _inside_the_window(cls, hours: float | None) -> float | None:
+        if hours is not None and not 0 < hours <= MAX_FOLLOW_UP_HOURS:
+            raise ValueError(
+                f"follow_up_hours must be more than 0 and at most {MAX_FOLLOW_UP_HOURS:g}: a "
+                "nudge must go out inside Meta's 24-hour messaging window, an hour before it "
+                f"closes ({DEFAULT_FOLLOW_UP_HOURS:g} is the usual value)"
+            )
+        return hours
 
 
 class FaqEntry(_Strict):
@@ -89,6 +111,8 @@ class PhraseBank(_Strict):
     openers: list[str] = Field(default_factory=list)
     stages: dict[str, list[str]] = Field(default_factory=dict)
     media: dict[str, list[str]] = Field(default_factory=dict)
+    # Follow-up nudges, when the persona has no nudge_lines in this language.
+    nudges: list[str] = Field(default_factory=list)
 
 
 MAX_DELAY_SECONDS = 3600
@@ -125,6 +149,12 @@ class Persona(_Strict):
     typing_seconds: Annotated[float, Field(ge=0, le=MAX_TYPING_SECONDS)] = 0.0
     max_words: Annotated[int, Field(ge=3, le=200)] = 40
     phrases: dict[LanguageCode, PhraseBank] = Field(default_factory=dict)
+    # Follow-ups (stages' follow_up_hours): at most max_nudges per funnel cycle, written by
+    # the model from nudge_guidance, or one of nudge_lines (also the fallback when every
+    # draft fails a check, and what the scripted brain sends).
+    max_nudges: Annotated[int, Field(ge=0, le=3)] = 1
+    nudge_guidance: str = ""
+    nudge_lines: dict[LanguageCode, list[str]] = Field(default_factory=dict)
 
     def entry_threshold(self, name: str) -> int:
         """Replies already sent in the cycle when stage `name` begins (derived from caps)."""
@@ -153,13 +183,19 @@ class Persona(_Strict):
     def link_stages(self) -> list[str]:
         return [spec.name for spec in self.stages if spec.link_allowed]
 
+    def follow_up_hours(self, stage: str) -> float | None:
+        """How long after a reply in `stage` a quiet contact is nudged; None: never (also
+        for the system's stages: closing, customer, …)."""
+        spec = next((s for s in self.stages if s.name == stage), None)
+        return spec.follow_up_hours if spec is not None else None
+
     def stage_index(self, name: str) -> int:
         for index, spec in enumerate(self.stages):
             if spec.name == name:
                 return index
         raise KeyError(name)
 
-    @field_validator("exits", "disclosure")
+    @field_validator("exits", "disclosure", "nudge_lines")
     @classmethod
     def _variants_not_empty(
         cls, table: dict[str, list[str]], info: ValidationInfo
@@ -212,6 +248,7 @@ class Persona(_Strict):
                     raise ValueError(
                         f"boundaries.{kind}.{language}: a boundary line must not carry the link"
                     )
+        self._follow_ups_consistent(url)
         for language, bank in self.phrases.items():
             unknown = sorted(set(bank.stages) - set(names))
             if unknown:
@@ -219,3 +256,18 @@ class Persona(_Strict):
                     f"phrases.{language}.stages: {unknown} are not stage names (stages: {names})"
                 )
         return self
+
+    def _follow_ups_consistent(self, url: str) -> None:
+        for language, lines in self.nudge_lines.items():
+            if any(url in line for line in lines):
+                raise ValueError(f"nudge_lines.{language}: a nudge must not carry the link")
+        nudging = [s.name for s in self.stages if s.follow_up_hours is not None]
+        if not nudging or self.nudge_guidance.strip():
+            return
+        missing = [lang for lang in self.languages if lang not in self.nudge_lines]
+        if missing:
+            raise ValueError(
+                f"nudge_lines: stages {nudging} send follow-ups and there is no "
+                f"nudge_guidance for the model; add lines for every language in "
+                f"'languages' (missing: {missing}), or write nudge_guidance"
+            )

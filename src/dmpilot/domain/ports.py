@@ -28,8 +28,10 @@ from dmpilot.domain.delivery import (
     SendResult,
     WorkDue,
 )
+from dmpilot.domain.follow_ups import DueFollowUp, FollowUpCancel, FollowUpState
 from dmpilot.domain.inbound import Inbound
 from dmpilot.domain.memory import Fact
+from dmpilot.domain.privacy import ForgetResult, Redaction, RetentionBatch
 from dmpilot.domain.turns import AfterSkip, Committed, HandoffRequest, Recorded, TurnCommit
 
 
@@ -100,6 +102,24 @@ class TurnsPort(Protocol):
         message_id: int | None,
         kind: EventKind = ...,
         latency_ms: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> bool: ...
+
+
+class FollowUpsPort(Protocol):
+    """Follow-up nudges (store/follow_ups.py); scheduled by TurnsPort.commit."""
+
+    def claim(
+        self, owner: str, now: datetime, ttl: timedelta, history_limit: int
+    ) -> tuple[DueFollowUp, ContactState] | None: ...
+
+    def settle(
+        self,
+        contact_id: int,
+        reply_id: int,
+        now: datetime,
+        state: FollowUpState,
+        reason: FollowUpCancel | Reason,
         detail: dict[str, Any] | None = None,
     ) -> bool: ...
 
@@ -191,6 +211,18 @@ class LinksPort(Protocol):
     def record_click(self, token: str, now: datetime, user_agent: str | None) -> bool: ...
 
 
+class PrivacyPort(Protocol):
+    """A contact's data (store/privacy): forgetting one, one batch of retention."""
+
+    def forget(
+        self, ref: ContactRef, now: datetime, by: str, redaction: Redaction
+    ) -> ForgetResult: ...
+
+    def retain(
+        self, before: datetime, now: datetime, redaction: Redaction, limit: int
+    ) -> RetentionBatch: ...
+
+
 class WritingUnit(Protocol):
     """One write transaction: committed when the block ends, rolled back on an error."""
 
@@ -214,6 +246,10 @@ class WritingUnit(Protocol):
     def handoffs(self) -> HandoffsPort: ...
     @property
     def channel_events(self) -> ChannelEventsPort: ...
+    @property
+    def follow_ups(self) -> FollowUpsPort: ...
+    @property
+    def privacy(self) -> PrivacyPort: ...
 
 
 class ReadModels(Protocol):
@@ -228,6 +264,7 @@ class ReadModels(Protocol):
     ) -> list[tuple[int, str]]: ...
     def find_contact(self, ref: ContactRef) -> ContactInfo | None: ...
     def work_due(self, now: datetime) -> WorkDue: ...
+    def follow_up_due(self, now: datetime) -> bool: ...
 
 
 class Storage(Protocol):

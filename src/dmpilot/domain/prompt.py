@@ -31,6 +31,7 @@ LANGUAGE_NAMES = {
 class Purpose(StrEnum):
     REPLY = "reply"
     EXIT = "exit"  # the goodbye that ends the funnel
+    NUDGE = "nudge"  # the follow-up to a contact who went quiet after our reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,10 @@ def _persona_lines(persona: Persona) -> list[tuple[str, bool]]:
     say(*(f"- like: {line}" for line in examples[:3]), directive=False)
     if persona.customer is not None:
         say("", "## After a purchase", persona.customer.instructions.strip())
+    if persona.nudge_guidance.strip():
+        say("", "## The follow-up", persona.nudge_guidance.strip())
+        lines = persona.nudge_lines.get(persona.default_language, [])
+        say(*(f"- like: {line}" for line in lines[:3]), directive=False)
     return out
 
 
@@ -144,6 +149,14 @@ def turn_block(
             "This is your last message in this conversation: write the goodbye, following "
             "'The goodbye'. Do not ask a question."
         )
+    elif purpose is Purpose.NUDGE:
+        lines.append(
+            "They have not answered your last message for a while: write one short "
+            "follow-up, following 'The follow-up'. Light, no pressure, no guilt, and never "
+            "a repeat of what you already said."
+        )
+        if recent_replies:
+            lines.append(f"Your last message, still unanswered: {recent_replies[0]}")
     elif plan.stage == "customer":
         lines.append(
             "They bought the offer: follow 'After a purchase'. Never mention buying or the link."

@@ -2,8 +2,8 @@
 
 A turn is one reply decision for a contact. Its identity is (contact, trigger): the
 newest inbound message it answers (`in:<id>`), or — for turns no message triggers — a
-name of their own (`goodbye`). A unique constraint on that pair keeps every kind of turn
-exactly-once across processes.
+name of their own (`goodbye`, `nudge:<reply id>`). A unique constraint on that pair keeps
+every kind of turn exactly-once across processes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from dmpilot.domain.decision import Reason
 from dmpilot.domain.delivery import DeliveryKind
+from dmpilot.domain.follow_ups import FollowUpPlan
 
 # The opt-out goodbye is owed at most once per contact, ever.
 GOODBYE_TRIGGER = "goodbye"
@@ -31,6 +32,7 @@ class CommitKind(StrEnum):
     BOUNDARY = "boundary"  # the persona's decline (explicit, meeting); does not advance it
     EXIT = "exit"  # the goodbye that ends the funnel; stops the contact in the same commit
     GOODBYE = "goodbye"  # the one short answer to an opt-out; the contact is already stopped
+    NUDGE = "nudge"  # the follow-up to a quiet contact; answers nothing, advances nothing
 
     @property
     def delivery_kind(self) -> DeliveryKind:
@@ -110,6 +112,8 @@ class TurnCommit:
     intents: tuple[tuple[str, str], ...] = ()
     latency_ms: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    follow_up: FollowUpPlan | None = None  # REPLY: the follow-up this reply schedules
+    follows: int | None = None  # NUDGE: the reply it follows (its follow-up is settled)
 
     @property
     def is_exit(self) -> bool:

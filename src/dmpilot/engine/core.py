@@ -24,6 +24,8 @@ from dmpilot.brains.base import Brain
 from dmpilot.domain.channel_events import ChannelEventResult
 from dmpilot.domain.commands import (
     DeliveryDue,
+    FollowUpDue,
+    ForgetContact,
     HandBack,
     MarkConverted,
     Pause,
@@ -41,11 +43,13 @@ from dmpilot.domain.commands import (
 from dmpilot.domain.contacts import ContactActionResult
 from dmpilot.domain.control import ControlState
 from dmpilot.domain.decision import Action, Decision, Reason
+from dmpilot.domain.follow_ups import NudgeOutcome
 from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.domain.guard import TRIGGERS, GuardConfig, verdict
 from dmpilot.domain.links import LinkMatcher
 from dmpilot.domain.persona import Persona
 from dmpilot.domain.ports import Clock, RandomSource, ReadModels, Sender, Storage, WritingUnit
+from dmpilot.domain.privacy import ForgetResult
 from dmpilot.domain.turns import AfterSkip, Recorded
 from dmpilot.engine.compose import Composer
 from dmpilot.engine.config import EngineConfig
@@ -60,6 +64,7 @@ Command = (
     ReceiveMessage
     | RecordChannelEvent
     | TurnDue
+    | FollowUpDue
     | DeliveryDue
     | Pause
     | Resume
@@ -71,6 +76,7 @@ Command = (
     | SendAsHuman
     | StopContact
     | ResetContact
+    | ForgetContact
 )
 ContactAction = TakeOver | HandBack | SendAsHuman | StopContact | ResetContact
 
@@ -141,6 +147,8 @@ class Engine:
     @overload
     async def handle(self, command: TurnDue) -> Decision | None: ...
     @overload
+    async def handle(self, command: FollowUpDue) -> NudgeOutcome | None: ...
+    @overload
     async def handle(self, command: DeliveryDue) -> DeliveryReport: ...
     @overload
     async def handle(self, command: Pause | Resume) -> ControlState: ...
@@ -152,9 +160,20 @@ class Engine:
     async def handle(self, command: RecoverInterrupted) -> int: ...
     @overload
     async def handle(self, command: ContactAction) -> ContactActionResult: ...
+    @overload
+    async def handle(self, command: ForgetContact) -> ForgetResult: ...
 
     async def handle(self, command: Command) -> Any:
-        from dmpilot.engine import channel_events, deliver, handoff, operator, receive, turn
+        from dmpilot.engine import (
+            channel_events,
+            deliver,
+            follow_up,
+            handoff,
+            operator,
+            privacy,
+            receive,
+            turn,
+        )
 
         if isinstance(command, ReceiveMessage):
             return await receive.receive_message(self, command)
@@ -162,6 +181,8 @@ class Engine:
             return await channel_events.record_channel_event(self, command)
         if isinstance(command, TurnDue):
             return await turn.run_due_turn(self, command)
+        if isinstance(command, FollowUpDue):
+            return await follow_up.run_due_follow_up(self, command)
         if isinstance(command, DeliveryDue):
             return await deliver.deliver_due(self, command)
         if isinstance(command, Pause | Resume):
@@ -180,6 +201,8 @@ class Engine:
             return await handoff.stop_contact(self, command)
         if isinstance(command, ResetContact):
             return await handoff.reset_contact(self, command)
+        if isinstance(command, ForgetContact):
+            return await privacy.forget_contact(self, command)
         return await operator.mark_converted(self, command)
 
     async def drain(self) -> None:

@@ -2,7 +2,8 @@
 
 an owed goodbye first → is this still the newest message? → kill switch → plan (funnel,
 disclosure, exit) → daily budget → compose (generate, validate, regenerate) → commit the
-reply and its delivery in one transaction (fenced by the lease and the stop).
+reply and its delivery in one transaction (fenced by the lease and the stop), with the
+follow-up it schedules when its stage asks for one (engine/follow_up.py sends it).
 
 The webhook runs it (inline, hybrid) and so does the worker (push, and retries of turns
 that failed), through `run_due_turn`.
@@ -15,7 +16,9 @@ from datetime import timedelta
 
 from dmpilot.domain.commands import TurnDue
 from dmpilot.domain.decision import Action, ContactState, Decision, EventKind, Reason
+from dmpilot.domain.delivery import DeliveryMode
 from dmpilot.domain.exits import exit_choices, exit_language
+from dmpilot.domain.follow_ups import FollowUpPlan, nudges_in_cycle, plan_follow_up
 from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.domain.policy import (
     PlanKind,
@@ -128,7 +131,23 @@ async def _reply(
     commit.link_token = token
     commit.usage = composed.usage()
     commit.detail = {"brain": engine.brain.name, **composed.detail()}
+    commit.follow_up = _follow_up(engine, state, commit)
     return await _commit(engine, turn, commit)
+
+
+def _follow_up(engine: Engine, state: ContactState, commit: TurnCommit) -> FollowUpPlan | None:
+    """A nudge is pushed by the worker: none where the channel answers inline (no worker
+    runs there by default) or no Sender serves it."""
+    pushed = engine.config.delivery_for(state.channel) is not DeliveryMode.INLINE
+    if not pushed or state.channel not in engine.senders:
+        return None
+    return plan_follow_up(
+        engine.persona,
+        commit.stage,
+        reply_at=commit.delivery.not_before,
+        last_inbound_at=state.last_inbound_at,
+        nudges_sent=0 if commit.reactivate else nudges_in_cycle(state),
+    )
 
 
 def _tracked(engine: Engine, text: str) -> tuple[str, str | None]:

@@ -20,7 +20,12 @@ from pydantic_core import ErrorDetails
 
 from dmpilot.brains.scripted import builtin_bank
 from dmpilot.domain.language import SUPPORTED, detect_language, words
-from dmpilot.domain.persona import RESERVED_STAGES, Persona
+from dmpilot.domain.persona import (
+    DEFAULT_FOLLOW_UP_HOURS,
+    MAX_FOLLOW_UP_HOURS,
+    RESERVED_STAGES,
+    Persona,
+)
 from dmpilot.domain.safety import claims_human, fold
 from dmpilot.domain.validator import URL
 from dmpilot.personas import PersonaError, bundled_persona_path, read_persona_yaml
@@ -51,6 +56,7 @@ _LANGUAGE_TABLES = (
     "forbidden",
     "phrases",
     "link_reference",
+    "nudge_lines",
 )
 # A validator message that starts with the field it is about: "exits: add …" from the
 # model validator, "exits.fr needs …" from a field validator.
@@ -147,6 +153,7 @@ def _coverage(data: Mapping[str, object]) -> list[PersonaProblem]:
     found += _line_problems(data)
     found += _scripted_problems(data, languages)
     found += _conversation_problems(data, languages)
+    found += _follow_up_problems(data, languages)
     return found
 
 
@@ -219,6 +226,58 @@ def _conversation_problems(
                 "instead of help; add customer.instructions",
             )
         )
+    return found
+
+
+def _follow_up_problems(data: Mapping[str, object], languages: list[str]) -> list[PersonaProblem]:
+    """Nudges must fit Meta's 24-hour window and have words in every language."""
+    found: list[PersonaProblem] = []
+    nudging: list[str] = []
+    for i, stage in enumerate(_as_list(data.get("stages"))):
+        hours = _as_mapping(stage).get("follow_up_hours")
+        if hours is None or isinstance(hours, bool) or not isinstance(hours, int | float):
+            continue  # off, or a type error the loader reports
+        nudging.append(str(_as_mapping(stage).get("name")))
+        if not 0 < hours <= MAX_FOLLOW_UP_HOURS:
+            found.append(
+                _error(
+                    f"stages.{i}.follow_up_hours",
+                    f"{hours:g} h is outside Meta's 24-hour messaging window (a nudge goes out "
+                    f"at least an hour before it closes); use more than 0 and at most "
+                    f"{MAX_FOLLOW_UP_HOURS:g} ({DEFAULT_FOLLOW_UP_HOURS:g} is the usual value), "
+                    "or remove it to send no follow-up after this stage",
+                )
+            )
+    if not nudging:
+        return found
+    if data.get("max_nudges") == 0:
+        found.append(
+            PersonaProblem(
+                Severity.WARNING,
+                "max_nudges",
+                f"0, so stages {nudging} never send the follow-up they set; raise max_nudges "
+                "or remove their follow_up_hours",
+            )
+        )
+    guidance = data.get("nudge_guidance")
+    guided = isinstance(guidance, str) and bool(guidance.strip())
+    lines = _as_mapping(data.get("nudge_lines"))
+    for language in languages:
+        if language not in lines:
+            found.append(
+                PersonaProblem(
+                    Severity.WARNING if guided else Severity.ERROR,
+                    f"nudge_lines.{language}",
+                    "missing: a refused draft leaves the nudge unsent in this language; add a "
+                    "line or two"
+                    if guided
+                    else f"missing, and stages {nudging} send follow-ups without "
+                    "nudge_guidance; add lines, or write nudge_guidance for the model",
+                )
+            )
+    for field, _, line in _lines(data, ("nudge_lines",)):
+        if URL.search(line):
+            found.append(_error(field, "carries a link; a nudge never does, remove it"))
     return found
 
 
@@ -351,7 +410,7 @@ def _disclosure_problems(data: Mapping[str, object]) -> list[PersonaProblem]:
 
 def _line_problems(data: Mapping[str, object]) -> list[PersonaProblem]:
     found: list[PersonaProblem] = []
-    for field, _, line in _lines(data, ("exits", "disclosure", "opt_out_goodbye")):
+    for field, _, line in _lines(data, ("exits", "disclosure", "opt_out_goodbye", "nudge_lines")):
         if line.strip() and line != line.strip():  # blank lines are errors of their own
             found.append(
                 PersonaProblem(
@@ -361,7 +420,7 @@ def _line_problems(data: Mapping[str, object]) -> list[PersonaProblem]:
                 )
             )
     for field, language, line in _lines(
-        data, ("exits", "disclosure", "opt_out_goodbye", "phrases")
+        data, ("exits", "disclosure", "opt_out_goodbye", "phrases", "nudge_lines")
     ):
         if language not in SUPPORTED:
             continue

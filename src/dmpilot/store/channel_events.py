@@ -29,6 +29,7 @@ from dmpilot.domain.inbound import comparable_text, message_key
 from dmpilot.domain.repetition import text_key
 from dmpilot.store.events import add_event
 from dmpilot.store.handoff import HUMAN_OUTCOME, in_handoff, take_over
+from dmpilot.store.privacy.tombstones import stop_if_forgotten
 from dmpilot.store.schema import contacts, deliveries, inbound_keys, messages, turns
 from dmpilot.store.statements import Statements
 
@@ -103,9 +104,11 @@ class ChannelEvents:
         ).first()
         if ours is not None:
             return ChannelEventResult(ours.contact_id, EchoOutcome.OURS)
-        contact_id, stopped_at = db.execute(
+        contact_id, stopped_at, created_at = db.execute(
             self.sql.ensure_contact, _contact_params(event, now)
         ).one()
+        if created_at == now and stop_if_forgotten(db, contact_id, event.channel, external_id, now):
+            stopped_at = stopped_at or now
         if self._claim_in_flight(contact_id, mid, event.text, now):
             return ChannelEventResult(contact_id, EchoOutcome.OURS)
         return self._human_echo(event, contact_id, stopped_at is not None, now, until)
@@ -218,9 +221,14 @@ class ChannelEvents:
             return None
         if event.kind is ChannelEventKind.REFERRAL:
             # The contact opened the conversation from an ad or a link: remember where from.
-            contact_id: int = self.db.execute(
+            contact_id: int
+            contact_id, _, created_at = self.db.execute(
                 self.sql.ensure_contact, _contact_params(event, now)
-            ).one()[0]
+            ).one()
+            if created_at == now:
+                stop_if_forgotten(
+                    self.db, contact_id, event.channel, event.contact_external_id, now
+                )
             return contact_id
         found: int | None = self.db.scalar(
             select(contacts.c.id).where(

@@ -27,11 +27,13 @@ from dmpilot.domain.contacts import (
 )
 from dmpilot.domain.decision import EventKind, Reason
 from dmpilot.domain.delivery import CancelReason, DeliveryKind, DeliveryState
+from dmpilot.domain.follow_ups import FollowUpCancel
 from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.domain.handoff import REFUSALS, Refusal, human_trigger, reset_refusal, send_refusal
 from dmpilot.domain.repetition import text_key
 from dmpilot.store.contacts import find_contact
 from dmpilot.store.events import add_event
+from dmpilot.store.follow_ups import cancel_follow_up
 from dmpilot.store.outbox import cancel_pending, withdraw
 from dmpilot.store.schema import contacts, deliveries, turns
 from dmpilot.store.statements import Statements
@@ -39,7 +41,12 @@ from dmpilot.store.statements import Statements
 HUMAN_OUTCOME = "human"  # turns.outcome of a person's message
 # What the bot queued and a person taking over withdraws (the goodbyes only follow a stop,
 # and a stopped contact is never taken over).
-_BOT_KINDS = [DeliveryKind.REPLY.value, DeliveryKind.DISCLOSURE.value, DeliveryKind.BOUNDARY.value]
+_BOT_KINDS = [
+    DeliveryKind.REPLY.value,
+    DeliveryKind.DISCLOSURE.value,
+    DeliveryKind.BOUNDARY.value,
+    DeliveryKind.NUDGE.value,
+]
 CLEARED_HANDOFF: dict[str, Any] = {
     "handoff_at": None,
     "handoff_until": None,
@@ -98,6 +105,7 @@ def take_over(
         .returning(d.c.id, d.c.contact_id, d.c.message_id, d.c.turn_id, d.c.kind)
     ).all()
     withdraw(db, sql, withdrawn, CancelReason.HANDOFF.value, now)
+    cancel_follow_up(db, contact_id, FollowUpCancel.HANDOFF, now)
     add_event(
         db,
         now,

@@ -10,12 +10,16 @@ from sqlalchemy import Connection
 from dmpilot.domain.contacts import HandbackReason, HandoffReason
 from dmpilot.domain.decision import EventKind, Reason
 from dmpilot.domain.delivery import CancelReason, DeliveryKind
+from dmpilot.domain.follow_ups import FollowUpCancel
+from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.domain.inbound import Inbound
 from dmpilot.domain.memory import Fact, FactKind, merge
 from dmpilot.domain.turns import HandoffRequest, Recorded
 from dmpilot.store.events import add_event
+from dmpilot.store.follow_ups import cancel_follow_up
 from dmpilot.store.handoff import end_handoff, take_over
 from dmpilot.store.outbox import cancel_pending
+from dmpilot.store.privacy.tombstones import stop_if_forgotten
 from dmpilot.store.schema import contact_facts, contacts
 from dmpilot.store.statements import Statements
 
@@ -52,6 +56,7 @@ class Inbox:
         `facts`: what this message says about the contact (domain.memory), remembered.
         `handoff`: the message asks for a real person; an active contact is handed to one
         in the same transaction. A handoff whose time ran out ends here, with its event.
+        A pending follow-up is cancelled: the contact wrote.
         `schedule_at` owes the contact a turn run by the worker at that time (push and
         hybrid delivery): each new message pushes it back, so a burst gets one turn.
         A repeat of a message that never got a decision (its request died, the database
@@ -59,7 +64,16 @@ class Inbox:
         no turn may hold the contact, so a repeat racing the original stays a duplicate.
         """
         db, sql = self.db, self.sql
-        contact_id, stopped_at, stage, lease_expires_at, goodbye_due, until, since = db.execute(
+        (
+            contact_id,
+            stopped_at,
+            stage,
+            lease_expires_at,
+            goodbye_due,
+            until,
+            since,
+            created_at,
+        ) = db.execute(
             sql.upsert_contact,
             {
                 "channel": inbound.channel,
@@ -71,6 +85,11 @@ class Inbox:
                 "now": now,
             },
         ).one()
+        # A new contact whose channel id was forgotten starts stopped: no reply, no funnel.
+        if created_at == now and stop_if_forgotten(
+            db, contact_id, inbound.channel, inbound.contact_external_id, now
+        ):
+            stopped_at, stage = stopped_at or now, STOPPED_STAGE
         paused = bool(db.scalar(sql.paused))
         stopped = stopped_at is not None
         subscriber = inbound.contact_external_id
@@ -128,6 +147,8 @@ class Inbox:
                 sql.link_key,
                 {"b_contact_id": contact_id, "b_key": key, "b_message_id": message_id},
             )
+        # They answered: no nudge follows (one queued already is fenced at its claim).
+        cancel_follow_up(db, contact_id, FollowUpCancel.CONTACT_WROTE, now)
         if facts:
             self._remember(contact_id, message_id, facts, now)
         applied = None

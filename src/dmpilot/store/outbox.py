@@ -2,8 +2,9 @@
 
 - A claim is one transaction: deliveries whose worker died mid-send become `unknown`;
   due deliveries that may no longer go out (kill switch, stopped contact, closed 24-hour
-  window) are cancelled; then the earliest due delivery of each contact is taken, at most
-  `limit`, within the account's send rate and each contact's minimum gap.
+  window, a nudge to a contact who wrote since) are cancelled; then the earliest due
+  delivery of each contact is taken, at most `limit`, within the account's send rate and
+  each contact's minimum gap.
 - PostgreSQL takes the rows with FOR UPDATE SKIP LOCKED under a transaction-scoped
   advisory lock (so the account-wide rate holds across workers); SQLite serialises
   writers anyway, so the conditional UPDATE is enough.
@@ -206,6 +207,11 @@ class Outbox:
         )
         silent = select(c.c.id).where(c.c.last_inbound_at < now - MESSAGING_WINDOW)
         fences.append((CancelReason.WINDOW_CLOSED, and_(due, d.c.contact_id.in_(silent))))
+        # A nudge to a contact who wrote since it was queued would follow up on nothing.
+        answered = exists().where(c.c.id == d.c.contact_id, c.c.last_inbound_at >= d.c.created_at)
+        fences.append(
+            (CancelReason.CONTACT_WROTE, and_(due, d.c.kind == DeliveryKind.NUDGE.value, answered))
+        )
         for reason, condition in fences:
             rows = self.db.execute(
                 update(d)

@@ -99,6 +99,8 @@ messages = Table(
     # Outbound written by a person (console, `dmpilot say`): who. NULL for the bot's.
     Column("author", String(64)),
     Column("deleted_at", DateTime),  # the contact unsent it: never shown to a model again
+    # Its text was blanked (forgotten contact, retention): no model sees it again.
+    Column("redacted_at", DateTime),
     Index(None, "contact_id", "id"),
     Index(None, "contact_id", "text_key"),
     Index(None, "created_at"),
@@ -143,6 +145,24 @@ turns = Table(
     Column("created_at", DateTime, nullable=False),
     UniqueConstraint("contact_id", "trigger"),
     Index(None, "contact_id", "last_inbound_id"),
+)
+
+# Follow-up nudges (domain.follow_ups): one row per contact, so at most one is pending; a
+# newer reply reschedules it. Written in the reply's commit; a worker claims a due one
+# with the contact's lease, and its nudge is the turn `nudge:<reply_id>`.
+follow_ups = Table(
+    "follow_ups",
+    metadata,
+    Column("contact_id", Id, ForeignKey("contacts.id"), primary_key=True),
+    Column("reply_id", Id, nullable=False),  # the reply message it follows
+    Column("stage", String(32), nullable=False),  # the reply's stage
+    Column("due_at", DateTime, nullable=False),
+    Column("state", String(16), nullable=False),  # domain.follow_ups.FollowUpState
+    Column("reason", String(32)),  # why it was cancelled or failed
+    Column("claims", Integer, nullable=False, server_default="0"),  # workers that took it
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index(None, "state", "due_at"),
 )
 
 # What a contact told us about themselves (domain.memory), one value per kind.
@@ -217,6 +237,25 @@ control = Table(
     Column("changed_by", String(64)),
 )
 
+# A contact's data (store/privacy): the secret salt of the tombstones, made on first use,
+# and how far the retention chore got (message and event ids). One row.
+privacy = Table(
+    "privacy",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("salt", String(64), nullable=False),
+    Column("retained_message_id", Id, nullable=False, server_default="0"),
+    Column("retained_event_id", Id, nullable=False, server_default="0"),
+)
+
+# Forgotten contacts: HMAC-SHA256(salt, channel and channel id), nothing else. A contact
+# created with a matching id starts stopped.
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+)
+
 # New conversations engaged per UTC day, claimed atomically against the daily budget.
 daily_budget = Table(
     "daily_budget",
@@ -263,4 +302,25 @@ audit_findings = Table(
     Column("finding", String(32), primary_key=True),
     Column("count", Integer, nullable=False),
     Column("found_at", DateTime, nullable=False),
+)
+
+# Alerts to the operator: one row per incident (domain.alerts). A check claims an incident
+# with a conditional statement on `next_at` (and `mark`), so several processes checking at
+# once send each alert once; the outcome of each send is also an event.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("key", String(160), primary_key=True),  # kind, or kind:scope
+    Column("kind", String(32), nullable=False),
+    Column("contact_id", Id),  # the contact it is about, if any
+    Column("opened_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),  # NULL while the incident lasts
+    Column("last_sent_at", DateTime, nullable=False),
+    Column("next_at", DateTime, nullable=False),  # no alert for it before then (cool-down)
+    Column("mark", Id),  # incidents made of events: the newest event alerted
+    Column("count", Integer, nullable=False),  # alerts sent (or tried) for it
+    Column("outcome", String(16)),  # of the last one: sent | failed; NULL while sending
+    Column("summary", Text, nullable=False),  # the last alert's line
+    Index(None, "last_sent_at"),
+    Index(None, "resolved_at"),
 )

@@ -120,6 +120,7 @@ class Statements:
             contacts.c.goodbye_due,
             contacts.c.handoff_until,
             contacts.c.handoff_at,
+            contacts.c.created_at,  # equal to `now`: created by this statement
         )
 
         # A contact named by a channel event (an echo, a referral): created if new, but its
@@ -136,7 +137,7 @@ class Statements:
         self.ensure_contact = silent_contact.on_conflict_do_update(
             index_elements=[contacts.c.channel, contacts.c.external_id],
             set_={"source": func.coalesce(contacts.c.source, silent_contact.excluded.source)},
-        ).returning(contacts.c.id, contacts.c.stopped_at)
+        ).returning(contacts.c.id, contacts.c.stopped_at, contacts.c.created_at)
 
         self.paused = select(control.c.paused).where(control.c.id == 1)
         # Serialises work that must run in one process at a time (a no-op on SQLite, where
@@ -299,6 +300,7 @@ class Statements:
                 messages.c.cancelled.is_(false()),
                 messages.c.created_at >= _p("since"),
                 messages.c.contact_id != _p("contact_id"),
+                messages.c.redacted_at.is_(None),
             )
             .order_by(messages.c.id.desc())
             .limit(_p("limit", type_=Integer))
@@ -323,6 +325,8 @@ class Statements:
             messages.c.cancelled.is_(false()),
             # The contact unsent it: no model sees it again.
             messages.c.deleted_at.is_(None),
+            # Its text is gone (retention, a forgotten contact): nothing left to show.
+            messages.c.redacted_at.is_(None),
         )
         # The newest 50 unanswered messages, newest first: the turn answers the newest one,
         # so a contact who wrote more than 50 times in a row is still answered (once).
@@ -348,6 +352,7 @@ class Statements:
                 messages.c.contact_id == _p("contact_id"),
                 messages.c.direction == "out",
                 messages.c.cancelled.is_(false()),
+                messages.c.redacted_at.is_(None),  # a blanked text repeats nothing
             )
             .order_by(messages.c.id.desc())
             .limit(_p("limit", type_=Integer))

@@ -3,7 +3,8 @@
 - one turn in flight per contact: a conditional UPDATE takes an expiring lease;
 - one reply per turn: UNIQUE(turns.contact_id, trigger) and UNIQUE(messages.turn_id);
 - stop before exit: the stop and the exit message commit together, fenced by the lease;
-- one delivery per message: the delivery row is written in the same transaction.
+- one delivery per message: the delivery row is written in the same transaction;
+- a reply schedules its follow-up, and a nudge settles it, in that same transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dmpilot.domain.decision import ContactState, EventKind, MessageView, Reason
 from dmpilot.domain.delivery import DeliveryState, DeliveryVia
+from dmpilot.domain.follow_ups import FollowUpState
 from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.domain.repetition import text_key
 from dmpilot.domain.turns import (
@@ -28,11 +30,12 @@ from dmpilot.domain.turns import (
     TurnRejected,
 )
 from dmpilot.store.events import add_event
+from dmpilot.store.follow_ups import schedule_follow_up, settle_follow_up
 from dmpilot.store.outbox import cancel_superseded
 from dmpilot.store.schema import contacts, exit_rotation, link_tokens
 from dmpilot.store.statements import USAGE_COLUMNS, Statements
 
-_OUTCOMES = {CommitKind.EXIT: "exit", CommitKind.GOODBYE: "goodbye"}
+_OUTCOMES = {CommitKind.EXIT: "exit", CommitKind.GOODBYE: "goodbye", CommitKind.NUDGE: "nudge"}
 _fences: dict[tuple[CommitKind, bool], Update] = {}
 
 
@@ -43,14 +46,14 @@ def _fence(kind: CommitKind, reactivate: bool) -> Update:
     statement = _fences.get(key)
     if statement is not None:
         return statement
-    values: dict[str, Any] = {
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "turn_due_at": None,
-        "turn_attempts": 0,
-    }
+    values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+    if kind is not CommitKind.NUDGE:  # a nudge answers nothing: a turn owed stays owed
+        values |= {"turn_due_at": None, "turn_attempts": 0}
     may_speak: ColumnElement[bool]
-    if kind is CommitKind.GOODBYE:
+    if kind is CommitKind.NUDGE:
+        # Never to a stopped or converted contact, and the stage stays as it is.
+        may_speak = contacts.c.stopped_at.is_(None) & contacts.c.converted_at.is_(None)
+    elif kind is CommitKind.GOODBYE:
         # The opt-out already stopped the contact; only the goodbye it is owed may follow.
         may_speak = (contacts.c.stop_reason == Reason.OPT_OUT.value) & contacts.c.goodbye_due
         values["goodbye_due"] = False
@@ -223,6 +226,10 @@ class Turns:
             )
             if claimed.first() is None:
                 raise TurnRejected(Reason.BUDGET)
+        if turn.follows is not None and not settle_follow_up(
+            db, turn.contact_id, turn.now, FollowUpState.SENT, reply_id=turn.follows
+        ):
+            raise TurnRejected(Reason.DUPLICATE)  # settled meanwhile (a click, a cancel)
 
         text, variant = turn.text, None
         if turn.is_exit and turn.exit_texts:  # the persona's lines: one, never twice in a row
@@ -250,6 +257,18 @@ class Turns:
             detail["exit_variant"] = variant
         if turn.kind is CommitKind.DISCLOSURE:
             detail["disclosure"] = True
+        follow_up = turn.follow_up
+        if follow_up is not None and follow_up.due_at is not None and message_id is not None:
+            schedule_follow_up(
+                db,
+                sql,
+                contact_id=turn.contact_id,
+                reply_id=message_id,
+                stage=turn.stage,
+                due_at=follow_up.due_at,
+                now=turn.now,
+            )
+            detail["follow_up_at"] = follow_up.due_at.isoformat(timespec="seconds")
         reason = {CommitKind.EXIT: turn.stop_reason, CommitKind.GOODBYE: Reason.OPT_OUT}.get(
             turn.kind
         )
@@ -274,6 +293,16 @@ class Turns:
                 message_id=turn.last_inbound_id,
                 turn_id=turn_id,
                 detail={"effect": effect},
+            )
+        if follow_up is not None and follow_up.skipped is not None:
+            add_event(
+                db,
+                turn.now,
+                EventKind.FOLLOW_UP_CANCELLED,
+                follow_up.skipped,
+                contact_id=turn.contact_id,
+                turn_id=turn_id,
+                detail={"follows": message_id, "scheduled": False},
             )
         if turn.is_exit:
             add_event(

@@ -8,6 +8,7 @@ statement or constraint inside the unit.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
@@ -15,22 +16,26 @@ from dmpilot.domain.contacts import ContactInfo, ContactRef
 from dmpilot.domain.control import ControlState
 from dmpilot.domain.delivery import DeliveryState, WorkDue
 from dmpilot.domain.findings import Finding
+from dmpilot.domain.follow_ups import FollowUpState
 from dmpilot.store.bulk import Bulk
 from dmpilot.store.channel_events import ChannelEvents
 from dmpilot.store.contacts import Contacts, find_contact
 from dmpilot.store.control import Control
 from dmpilot.store.events import EventLog
+from dmpilot.store.follow_ups import FollowUps
 from dmpilot.store.handoff import Handoffs
 from dmpilot.store.inbox import Inbox
 from dmpilot.store.links import Links
 from dmpilot.store.outbox import Outbox
+from dmpilot.store.privacy import Privacy
+from dmpilot.store.privacy.export import export_contact
 from dmpilot.store.reads import audit as audit_reads
 from dmpilot.store.reads import console as console_reads
 from dmpilot.store.reads import deliveries as delivery_reads
 from dmpilot.store.reads.history import TimelineEntry, timeline
 from dmpilot.store.reads.stats import RawStats, raw_stats
 from dmpilot.store.reads.summary import Summary, summary
-from dmpilot.store.schema import contacts, deliveries
+from dmpilot.store.schema import contacts, deliveries, follow_ups
 from dmpilot.store.statements import Statements
 from dmpilot.store.turns import Leases, Turns
 
@@ -43,11 +48,13 @@ class WriteUnit:
         "control",
         "db",
         "events",
+        "follow_ups",
         "handoffs",
         "inbox",
         "leases",
         "links",
         "outbox",
+        "privacy",
         "turns",
     )
 
@@ -64,6 +71,8 @@ class WriteUnit:
         self.bulk = Bulk(db)
         self.handoffs = Handoffs(db, sql)
         self.channel_events = ChannelEvents(db, sql)
+        self.follow_ups = FollowUps(db, sql, self.leases)
+        self.privacy = Privacy(db, sql)
 
 
 class ReadUnit:
@@ -116,6 +125,15 @@ class ReadUnit:
         )
         return WorkDue(turns=turns_due is not None, deliveries=deliveries_due is not None)
 
+    def follow_up_due(self, now: datetime) -> bool:
+        """Whether a follow-up is due: an indexed probe, no lock."""
+        due = self.db.scalar(
+            select(follow_ups.c.contact_id)
+            .where(follow_ups.c.state == FollowUpState.PENDING.value, follow_ups.c.due_at <= now)
+            .limit(1)
+        )
+        return due is not None
+
     def contact_count(self) -> int:
         return self.db.scalar(select(func.count()).select_from(contacts)) or 0
 
@@ -130,6 +148,10 @@ class ReadUnit:
 
     def find_contact(self, ref: ContactRef) -> ContactInfo | None:
         return find_contact(self.db, ref)
+
+    def export_contact(self, contact_id: int, now: datetime) -> dict[str, Any] | None:
+        """Everything stored about one contact (store/privacy/export.py)."""
+        return export_contact(self.db, contact_id, now)
 
     def timeline(self, contact_id: int) -> tuple[dict[str, object], list[TimelineEntry]]:
         return timeline(self.db, contact_id)

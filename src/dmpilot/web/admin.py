@@ -6,11 +6,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from dmpilot.alerts.senders import describe_targets
 from dmpilot.bootstrap import System
 from dmpilot.domain.commands import (
+    ForgetContact,
     HandBack,
     MarkConverted,
     Pause,
@@ -23,6 +25,9 @@ from dmpilot.domain.commands import (
 from dmpilot.domain.contacts import ActionOutcome, ContactRef, ConvertOutcome
 from dmpilot.domain.delivery import DeliveryState
 from dmpilot.engine.core import ContactAction
+from dmpilot.store import ReadUnit
+from dmpilot.store.alerts import AlertBook
+from dmpilot.store.privacy.export import export_bytes
 from dmpilot.web.deps import Authorized, SystemDep
 from dmpilot.web.errors import ApiError, read_model
 
@@ -56,7 +61,9 @@ async def resume(system: SystemDep) -> dict[str, Any]:
 
 @router.get("/status")
 async def status(system: SystemDep) -> dict[str, Any]:
-    state = await system.read(lambda reads: reads.control())
+    state, incidents = await system.read(
+        lambda reads: (reads.control(), AlertBook(reads.db).open_rows())
+    )
     return {
         "paused": state.paused,
         "reason": state.reason,
@@ -67,6 +74,19 @@ async def status(system: SystemDep) -> dict[str, Any]:
         "delivery": system.config.delivery.value,
         # Instagram direct: always answered through the Send API by the worker.
         "instagram": system.settings.instagram,
+        "alerts": {
+            "targets": describe_targets(system.settings),
+            "open": [
+                {
+                    "incident": row.key,
+                    "opened_at": row.opened_at.isoformat(),
+                    "last_alert_at": row.last_sent_at.isoformat(),
+                    "outcome": row.outcome,
+                    "summary": row.summary,
+                }
+                for row in incidents
+            ],
+        },
     }
 
 
@@ -178,6 +198,58 @@ async def stop(request: Request, system: SystemDep) -> dict[str, Any]:
 async def reset(request: Request, system: SystemDep) -> dict[str, Any]:
     body = await read_model(request, ContactRequest, _CONTACT_HINT)
     return await _act(system, ResetContact(_ref(body.contact), "http"))
+
+
+@router.get("/contacts/export")
+async def export(
+    system: SystemDep,
+    contact: str = Query(max_length=300, description="the subscriber id, @username or id:<n>"),
+) -> Response:
+    """Everything stored about one contact, as one JSON document (dmpilot export)."""
+    ref = _ref(contact)
+    now = system.engine.clock.now()
+
+    def work(reads: ReadUnit) -> tuple[int, dict[str, Any]] | None:
+        found = reads.find_contact(ref)
+        document = reads.export_contact(found.id, now) if found is not None else None
+        return (found.id, document) if found is not None and document is not None else None
+
+    exported = await system.read(work)
+    if exported is None:
+        raise ApiError(404, f"no contact {str(ref)!r}: give a subscriber id, @username or id:<n>")
+    contact_id, document = exported
+    return Response(
+        export_bytes(document),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="contact-{contact_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/contacts/forget")
+async def forget(request: Request, system: SystemDep) -> dict[str, Any]:
+    """Erase a contact's data (dmpilot forget): 404 if unknown, 409 while a message to it is
+    being sent or a reply written."""
+    body = await read_model(request, ContactRequest, _CONTACT_HINT)
+    ref = _ref(body.contact)
+    result = await system.engine.handle(ForgetContact(ref, "http"))
+    contact = result.contact
+    if contact is None:
+        raise ApiError(404, f"no contact {str(ref)!r}: give a subscriber id, @username or id:<n>")
+    if result.outcome is ActionOutcome.REFUSED:
+        raise ApiError(409, result.detail or "refused")
+    now = system.engine.clock.now()
+    return {
+        "outcome": result.outcome.value if result.outcome else None,
+        "contact": {
+            "id": contact.id,
+            "status": contact.status(now).value,
+            "stop_reason": contact.stop_reason,
+        },
+        "scrubbed": dict(result.scrubbed),
+    }
 
 
 @router.get("/deliveries")

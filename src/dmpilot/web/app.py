@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.runs_worker:
             system.worker.start()
+        elif system.chores:  # inline delivery: nothing to send, but alerts still run
+            system.worker.start(chores_only=True)
         recovery = asyncio.create_task(_recover_interrupted(system))
         try:
             yield

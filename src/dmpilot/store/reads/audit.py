@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    String,
     and_,
     case,
     false,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy import cast as sql_cast
 
 from dmpilot.domain.delivery import DeliveryKind
 from dmpilot.domain.findings import Finding
@@ -36,6 +38,7 @@ from dmpilot.store.schema import contacts, deliveries, messages
 
 # Messages a person wrote (handoff): the bot's quality checks leave them out.
 HUMAN = DeliveryKind.HUMAN.value
+NUDGE = DeliveryKind.NUDGE.value  # follows our own reply on purpose: not a double reply
 LOOP_WINDOW = 5
 LOOP_MAX_DISTINCT = 2
 REPEAT_MIN = 3
@@ -115,12 +118,14 @@ def _conversation_order(db: Connection, scope: Scope) -> dict[Finding, Counts]:
         .subquery("rows")
     )
     out = rows.c.direction == "out"
-    # A person writing twice in a row (handoff) is theirs to judge, not the bot's.
+    # A person writing twice in a row (handoff) is theirs to judge, not the bot's; one
+    # nudge after a reply is the follow-up, two in a row are not.
     bot_after_bot = and_(
         out,
         rows.c.kind != HUMAN,
         rows.c.previous_direction == "out",
         rows.c.previous_kind != HUMAN,
+        or_(rows.c.kind != NUDGE, rows.c.previous_kind == NUDGE),
     )
     wrong_language = and_(
         out,
@@ -174,12 +179,15 @@ def repeated_messages(db: Connection, scope: Scope) -> Counts:
 
 
 def loops(db: Connection, scope: Scope) -> Counts:
-    """Contacts whose last five replies hold at most two distinct texts (fuzzy, live code)."""
+    """Contacts whose last five replies hold at most two distinct texts (fuzzy, live code).
+    A reply whose text was blanked (retention, a forgotten contact) is judged by its text
+    key: exact repeats are still found, and blank texts never look alike."""
     m = messages
+    by_key = literal("#") + func.coalesce(m.c.text_key, sql_cast(m.c.id, String))
     ranked = (
         select(
             m.c.contact_id,
-            m.c.text,
+            case((m.c.redacted_at.is_(None), m.c.text), else_=by_key).label("text"),
             func.row_number()
             .over(partition_by=m.c.contact_id, order_by=m.c.id.desc())
             .label("rank"),

@@ -307,14 +307,6 @@ def _today(db: Connection, day: date) -> Today:
             select(m.c.direction, func.count()).where(today_m, delivered).group_by(m.c.direction)
         )
     }
-    usage = db.execute(
-        select(
-            func.coalesce(func.sum(m.c.input_tokens), 0),
-            func.coalesce(func.sum(m.c.output_tokens), 0),
-            func.coalesce(func.sum(m.c.cache_read_tokens), 0),
-            func.coalesce(func.sum(m.c.cache_write_tokens), 0),
-        ).where(today_m, m.c.direction == "out")  # cancelled replies cost tokens too
-    ).one()
     skips = {
         str(reason): int(count)
         for reason, count in db.execute(
@@ -333,8 +325,27 @@ def _today(db: Connection, day: date) -> Today:
         counts.get("out", 0),
         skips,
         int(engaged),
-        Tokens(*(int(value) for value in usage)),
+        tokens_on(db, day),
     )
+
+
+def tokens_on(db: Connection, day: date) -> Tokens:
+    """The model tokens of one UTC day's replies (the console's spend, and the alerts')."""
+    m = messages
+    start, end = _day_bounds(day)
+    usage = db.execute(
+        select(
+            func.coalesce(func.sum(m.c.input_tokens), 0),
+            func.coalesce(func.sum(m.c.output_tokens), 0),
+            func.coalesce(func.sum(m.c.cache_read_tokens), 0),
+            func.coalesce(func.sum(m.c.cache_write_tokens), 0),
+        ).where(
+            m.c.created_at >= start,
+            m.c.created_at < end,
+            m.c.direction == "out",  # cancelled replies cost tokens too
+        )
+    ).one()
+    return Tokens(*(int(value) for value in usage))
 
 
 def _funnel(db: Connection) -> Funnel:

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Date, case, false, func, select
+from sqlalchemy import Connection, Date, case, exists, false, func, select
+from sqlalchemy.orm import aliased
 
 from dmpilot.domain.decision import EventKind
+from dmpilot.domain.delivery import DeliveryKind, DeliveryState
 from dmpilot.store.schema import contacts, deliveries, events, link_clicks, link_tokens, messages
 
 
@@ -27,6 +29,8 @@ class RawStats:
     deliveries: dict[str, int] = field(default_factory=dict)  # by state
     # intent, contacts who showed it, of them clicked the tracked link, converted
     intents: list[tuple[str, int, int, int]] = field(default_factory=list)
+    nudges_sent: int = 0  # follow-up nudges the channel took
+    nudges_answered: int = 0  # … after which the contact wrote again
 
 
 def raw_stats(db: Connection, since: datetime | None) -> RawStats:
@@ -130,6 +134,7 @@ def raw_stats(db: Connection, since: datetime | None) -> RawStats:
             .order_by(e.c.reason)
         )
     ]
+    nudges_sent, nudges_answered = _nudges(db, since)
     return RawStats(
         contacts=contact_count,
         by_stage=by_stage,
@@ -142,4 +147,25 @@ def raw_stats(db: Connection, since: datetime | None) -> RawStats:
         links=links,
         deliveries=by_state,
         intents=intents,
+        nudges_sent=nudges_sent,
+        nudges_answered=nudges_answered,
     )
+
+
+def _nudges(db: Connection, since: datetime | None) -> tuple[int, int]:
+    """Nudges sent, and of them those the contact wrote back after."""
+    d = deliveries
+    later = aliased(messages)
+    answered = exists().where(
+        later.c.contact_id == d.c.contact_id,
+        later.c.direction == "in",
+        later.c.id > d.c.message_id,
+    )
+    row = db.execute(
+        select(func.count(), func.count(case((answered, 1)))).where(
+            d.c.kind == DeliveryKind.NUDGE.value,
+            d.c.state == DeliveryState.SENT.value,
+            *([d.c.created_at >= since] if since else []),
+        )
+    ).one()
+    return int(row[0]), int(row[1])

@@ -28,6 +28,7 @@ EVENT_LABELS: dict[str, str] = {
     EventKind.HANDBACK.value: "Handed back to the bot",
     EventKind.HUMAN_REPLY.value: "A person's message queued",
     EventKind.RESET.value: "Funnel reset",
+    EventKind.FOLLOW_UP_CANCELLED.value: "Follow-up cancelled",
 }
 # Events an operator should notice: drawn in the warning colour.
 WARNING_EVENTS = frozenset(
