@@ -1,37 +1,47 @@
-"""Webhook throughput: dmpilot's real server against a bare FastAPI endpoint, same run, same load.
+"""Webhook throughput and latency: dmpilot's real server against baselines, in one run.
 
-    python bench/webhook.py [--connections 32] [--duration 10] [--database URL]
+    python bench/webhook.py [--rounds 3] [--duration 10] [--connections 32]
+                            [--backends sqlite postgres] [--postgres URL]
     python bench/webhook.py --delivery push [--sends-per-second 20 100] [--send-latency-ms 50]
 
-Both servers run as one uvicorn process; wrk (apt-get install wrk) drives them with the
-same script (every request a new message; contacts return every 5000 requests). dmpilot
-runs on the embedded default: SQLite, scripted brain, coalescing off. Prints requests/s,
-p50/p99, the ratio and the server's peak memory.
+The default compares, interleaved over several rounds (each round runs every server once,
+in a rotated order, each on a fresh database), on SQLite and on PostgreSQL:
 
-`--delivery push`: the webhook only stores each message and acks `queued`; dmpilot's
-in-process worker runs the turns and sends the replies through ManyChat's sendContent, here
-a fake (bench/fake_manychat.py, its own uvicorn process, answering after
---send-latency-ms and counting sends). The same wrk load, with numeric subscriber ids, runs
-once per account send rate (DMPILOT_SENDS_PER_SECOND, a fresh server and database each),
-and each run measures: ack req/s and p50/p99, the worker's deliveries/s over the loaded
-window, the backlog when the load stops, the drain time (until every queued message's
-reply has reached the fake) and the server's peak memory.
+- `bare`: a FastAPI endpoint that parses the same body and does no I/O (bench/bare_app.py);
+- `1 tx` and `3 tx`: the same request doing one or three durable transactions through
+  SQLAlchemy with dmpilot's own engine, pragmas and pool (bench/baseline_app.py);
+- `inline`: dmpilot answering with the reply (scripted brain, coalescing off);
+- `push ack`: dmpilot in push delivery, the webhook acknowledging `queued` while its
+  in-process worker runs the turns and sends to a fake ManyChat (bench/fake_manychat.py).
+
+Each run is one uvicorn process driven by wrk (every request a new message; contacts
+return every 5000 requests). It prints, as medians over the rounds: req/s, p50/p99 under
+load, CPU milliseconds per request, peak RSS, the time from start to a ready server, and
+the unloaded latency (one request at a time); then dmpilot's ratios and the targets.
+
+`--delivery push` measures the worker instead: the same wrk load, with numeric
+subscriber ids, once per account send rate (DMPILOT_SENDS_PER_SECOND, a fresh server and
+database each): ack req/s and p50/p99, the worker's deliveries/s over the loaded window,
+the backlog when the load stops, the drain time and the server's peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,20 +52,6 @@ BENCH = Path(__file__).resolve().parent
 MANYCHAT_KEY = "1000:bench-secret"  # ManyChat's <page_id>:<secret> shape; the fake checks it
 ACK_P99_TARGET_MS = 20.0
 CATCH_UP_SECONDS = 5.0  # "keeps up": the backlog is gone this soon after the load stops
-
-
-@dataclass
-class Result:
-    name: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    sent: int
-    skipped: int
-    errors: int
-    peak_rss_mb: float
-    rss_start_mb: float
-    rss_end_mb: float
 
 
 @dataclass
@@ -176,44 +172,6 @@ def run_wrk(
     if socket:
         values[2] += sum(int(n) for n in socket.groups())
     return rps, float(latency.group(1)), float(latency.group(2)), values
-
-
-def measure(
-    name: str,
-    command: list[str],
-    env: dict[str, str],
-    cwd: Path,
-    port: int,
-    connections: int,
-    duration: int,
-) -> Result:
-    url = f"http://127.0.0.1:{port}/webhooks/manychat"
-    log = (cwd / f"{name}.log").open("wb")
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_up(url, process)
-        run_wrk(url, connections, 2, f"warm-{uuid.uuid4().hex[:6]}")  # warm-up, discarded
-        rss_start = rss_mb(process.pid)
-        rps, p50, p99, (sent, skipped, errors, _) = run_wrk(
-            url, connections, duration, uuid.uuid4().hex[:8]
-        )
-        rss_end = rss_mb(process.pid)
-        return Result(
-            name,
-            rps,
-            p50,
-            p99,
-            sent,
-            skipped,
-            errors,
-            peak_rss_mb(process.pid),
-            rss_start,
-            rss_end,
-        )
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def start(name: str, command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
@@ -370,7 +328,7 @@ def measure_push(
         "DMPILOT_COALESCE_SECONDS": "0",
         "DMPILOT_BRAIN": "scripted",
         # every request here may be a new contact: lift the daily engagement budget
-        "DMPILOT_DAILY_NEW_CONVERSATIONS": "100000000",
+        "DMPILOT_DAILY_NEW_CONVERSATIONS": "1000000",
         "DMPILOT_LOG_LEVEL": "warning",
         "DMPILOT_DELIVERY": "push",
         "DMPILOT_MANYCHAT_API_KEY": MANYCHAT_KEY,
@@ -520,11 +478,299 @@ def main_push(args: argparse.Namespace) -> None:
     report_push(results, args, backend)
 
 
+# -- the comparison: dmpilot against baselines, interleaved -------------------------------
+
+SERVERS = ("bare", "1 tx", "3 tx", "inline", "push ack")
+UNLOADED_REQUESTS = 200
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    server: str
+    backend: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    cpu_ms_per_request: float
+    peak_rss_mb: float
+    ready_seconds: float  # from the process start to its first answer
+    unloaded_p50_ms: float  # one request at a time
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def unloaded_p50(url: str, tag: str) -> float:
+    """Milliseconds per request, one at a time, each a new contact's first message."""
+    timings = []
+    with httpx.Client(timeout=30) as client:
+        for n in range(UNLOADED_REQUESTS):
+            body = {"subscriber": {"id": f"u{tag}{n}"}, "last_input_text": f"hello {n}"}
+            started = time.perf_counter()
+            client.post(url, json=body).raise_for_status()
+            timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str, workdir: Path, admin: str) -> Iterator[str]:
+    if backend == "sqlite":
+        path = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            for leftover in workdir.glob(f"{path.name}*"):
+                leftover.unlink()
+        return
+    import psycopg
+    import sqlalchemy as sa
+
+    name = f"dmpilot_bench_{uuid.uuid4().hex[:10]}"
+    url = sa.make_url(admin)
+    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(libpq, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_answers(admin: str) -> bool:
+    import psycopg
+    import sqlalchemy as sa
+
+    libpq = sa.make_url(admin).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        psycopg.connect(libpq, connect_timeout=3).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
+def server_command(
+    server: str, port: int, database: str, base_env: dict[str, str], fake: str
+) -> tuple[list[str], dict[str, str]]:
+    uvicorn = [sys.executable, "-m", "uvicorn", "--port", str(port), "--log-level", "warning"]
+    uvicorn += ["--no-access-log", "--app-dir", str(BENCH)]
+    if server == "bare":
+        return [*uvicorn, "bare_app:app"], base_env
+    if server in ("1 tx", "3 tx"):
+        env = base_env | {
+            "BASELINE_DATABASE_URL": database,
+            "BASELINE_TRANSACTIONS": server[0],
+        }
+        return [*uvicorn, "baseline_app:app"], env
+    env = base_env | {
+        "DMPILOT_DATABASE_URL": database,
+        "DMPILOT_COALESCE_SECONDS": "0",
+        "DMPILOT_BRAIN": "scripted",
+        # every request here may be a new contact: lift the daily engagement budget
+        "DMPILOT_DAILY_NEW_CONVERSATIONS": "1000000",
+        "DMPILOT_LOG_LEVEL": "warning",
+    }
+    if server == "push ack":
+        env |= {
+            "DMPILOT_DELIVERY": "push",
+            "DMPILOT_MANYCHAT_API_KEY": MANYCHAT_KEY,
+            "DMPILOT_MANYCHAT_API_URL": fake,
+            "DMPILOT_SENDS_PER_SECOND": "100",
+        }
+    return [sys.executable, "-m", "dmpilot", "serve", "--port", str(port)], env
+
+
+def measure_run(
+    server: str,
+    backend: str,
+    database: str,
+    base_env: dict[str, str],
+    workdir: Path,
+    fake: str,
+    args: argparse.Namespace,
+) -> Run:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhooks/manychat"
+    command, env = server_command(server, port, database, base_env, fake)
+    started = time.monotonic()
+    process = start(f"{server.replace(' ', '-')}-{backend}", command, env, workdir)
+    try:
+        wait_up(url, process)
+        ready = time.monotonic() - started
+        numeric = ["numeric"] if server == "push ack" else []
+        warm = numeric_tag()
+        run_wrk(url, args.connections, 2, warm, *numeric)  # warm-up, discarded
+        unloaded = unloaded_p50(url, numeric_tag())
+        tag = numeric_tag()
+        cpu_before = cpu_seconds(process.pid)
+        wall = time.monotonic()
+        rps, p50, p99, (sent, skipped, errors, _) = run_wrk(
+            url, args.connections, args.duration, tag, *numeric
+        )
+        requests = max(1, round(rps * (time.monotonic() - wall)))
+        cpu = cpu_seconds(process.pid) - cpu_before
+        return Run(
+            server=server,
+            backend=backend if server != "bare" else "-",
+            rps=rps,
+            p50_ms=p50,
+            p99_ms=p99,
+            requests=sent + skipped,
+            errors=errors,
+            cpu_ms_per_request=cpu * 1000 / requests,
+            peak_rss_mb=peak_rss_mb(process.pid),
+            ready_seconds=ready,
+            unloaded_p50_ms=unloaded,
+        )
+    finally:
+        stop(process)
+
+
+def median_runs(runs: list[Run]) -> Run:
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    first = runs[0]
+    return Run(
+        server=first.server,
+        backend=first.backend,
+        rps=med([r.rps for r in runs]),
+        p50_ms=med([r.p50_ms for r in runs]),
+        p99_ms=med([r.p99_ms for r in runs]),
+        requests=sum(r.requests for r in runs),
+        errors=sum(r.errors for r in runs),
+        cpu_ms_per_request=med([r.cpu_ms_per_request for r in runs]),
+        peak_rss_mb=max(r.peak_rss_mb for r in runs),
+        ready_seconds=med([r.ready_seconds for r in runs]),
+        unloaded_p50_ms=med([r.unloaded_p50_ms for r in runs]),
+    )
+
+
+def main_compare(args: argparse.Namespace) -> None:
+    backends = list(args.backends)
+    if "postgres" in backends and not postgres_answers(args.postgres):
+        print(f"PostgreSQL is not answering at {args.postgres}: measuring SQLite only")
+        backends.remove("postgres")
+    runs: dict[tuple[str, str], list[Run]] = {}
+    with tempfile.TemporaryDirectory(prefix="dmpilot-bench-") as tmp:
+        workdir = Path(tmp)
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("DMPILOT_")}
+        base_env.pop("ANTHROPIC_API_KEY", None)
+        fake_port = free_port()
+        fake = f"http://127.0.0.1:{fake_port}"
+        fake_process = start(
+            "fake-manychat",
+            [
+                sys.executable,
+                str(BENCH / "fake_manychat.py"),
+                *("--port", str(fake_port), "--latency-ms", "5", "--api-key", MANYCHAT_KEY),
+            ],
+            base_env,
+            workdir,
+        )
+        try:
+            wait_up(f"{fake}/count", fake_process, method="GET")
+            plan = [("bare", "-")] if "bare" in args.servers else []
+            plan += [
+                (server, backend)
+                for backend in backends
+                for server in SERVERS[1:]
+                if server in args.servers
+            ]
+            for round_number in range(args.rounds):
+                shift = round_number % len(plan)
+                for server, backend in plan[shift:] + plan[:shift]:
+                    store = backend if backend != "-" else "sqlite"
+                    with fresh_database(store, workdir, args.postgres) as database:
+                        run = measure_run(server, store, database, base_env, workdir, fake, args)
+                    runs.setdefault((server, backend), []).append(run)
+                    print(
+                        f"round {round_number + 1}: {server:<9} {backend:<9}"
+                        f"{run.rps:>8.0f} req/s  p99 {run.p99_ms:.1f} ms",
+                        flush=True,
+                    )
+        finally:
+            stop(fake_process)
+    report_compare({key: median_runs(value) for key, value in runs.items()}, backends, args)
+
+
+def report_compare(
+    results: dict[tuple[str, str], Run], backends: list[str], args: argparse.Namespace
+) -> None:
+    print(
+        f"\nwebhook benchmark: {args.rounds} rounds x {args.duration} s, {args.connections} "
+        f"connections, {os.cpu_count()} cores; medians over the rounds"
+    )
+    print(
+        f"{'server':<10}{'database':<10}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>9}"
+        f"{'CPU ms/req':>11}{'unloaded p50':>13}{'ready s':>8}{'peak MB':>8}{'errors':>7}"
+    )
+    for r in results.values():
+        print(
+            f"{r.server:<10}{r.backend:<10}{r.rps:>8.0f}{r.p50_ms:>8.1f}{r.p99_ms:>9.1f}"
+            f"{r.cpu_ms_per_request:>11.2f}{r.unloaded_p50_ms:>11.1f}ms{r.ready_seconds:>8.1f}"
+            f"{r.peak_rss_mb:>8.0f}{r.errors:>7}"
+        )
+    print()
+    limits = {"sqlite": (0.5, 4.0), "postgres": (0.4, 8.0)}
+    if len(results) < 1 + len(backends) * (len(SERVERS) - 1):
+        return  # a subset: no ratios
+    for backend in backends:
+        base1, base3 = results[("1 tx", backend)], results[("3 tx", backend)]
+        inline, ack = results[("inline", backend)], results[("push ack", backend)]
+        ratio_floor, unloaded_limit = limits[backend]
+        checks = [
+            (
+                f"inline / 3 tx >= {ratio_floor}",
+                inline.rps / base3.rps >= ratio_floor,
+                f"{inline.rps / base3.rps:.2f}",
+            ),
+            ("push ack / 1 tx >= 0.7", ack.rps / base1.rps >= 0.7, f"{ack.rps / base1.rps:.2f}"),
+            ("push ack p99 < 20 ms", ack.p99_ms < 20, f"{ack.p99_ms:.1f} ms"),
+            (
+                f"unloaded inline p50 <= {unloaded_limit:g} ms",
+                inline.unloaded_p50_ms <= unloaded_limit,
+                f"{inline.unloaded_p50_ms:.1f} ms",
+            ),
+            ("start to ready < 3 s", inline.ready_seconds < 3, f"{inline.ready_seconds:.1f} s"),
+        ]
+        if backend == "postgres":
+            ratio = inline.p99_ms / base3.p99_ms
+            checks.append(("inline p99 <= 3 x 3 tx p99", ratio <= 3, f"{ratio:.1f} x"))
+        for name, met, value in checks:
+            print(f"{backend:<9} {name:<32} {'met' if met else 'NOT met':<8} ({value})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="compare: rounds of every server")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=["sqlite", "postgres"],
+        default=["sqlite", "postgres"],
+        help="compare: the databases to measure on",
+    )
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        choices=SERVERS,
+        default=list(SERVERS),
+        help="compare: which servers to run (the targets need them all)",
+    )
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="compare: a PostgreSQL server where the bench may create and drop databases",
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument(
         "--database", default=None, help="database URL (default: a new SQLite file)"
@@ -533,8 +779,8 @@ def main() -> None:
         "--delivery",
         choices=["inline", "push"],
         default="inline",
-        help="inline: the reply in the webhook's answer, against a bare endpoint; push: "
-        "acks, a worker and a fake ManyChat API",
+        help="inline: compare dmpilot with the baselines; push: acks, the worker and a "
+        "fake ManyChat API at several send rates",
     )
     parser.add_argument(
         "--sends-per-second",
@@ -565,71 +811,7 @@ def main() -> None:
         main_push(args)
         return
 
-    with tempfile.TemporaryDirectory(prefix="dmpilot-bench-") as tmp:
-        workdir = Path(tmp)
-        database = args.database or f"sqlite:///{workdir / 'bench.db'}"
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("DMPILOT_")}
-        base_env.pop("ANTHROPIC_API_KEY", None)
-        bare_port, real_port = free_port(), free_port()
-        bare = measure(
-            "bare FastAPI",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bare_app:app",
-                "--port",
-                str(bare_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-                "--app-dir",
-                str(BENCH),
-            ],
-            base_env,
-            workdir,
-            bare_port,
-            args.connections,
-            args.duration,
-        )
-        env = base_env | {
-            "DMPILOT_DATABASE_URL": database,
-            "DMPILOT_COALESCE_SECONDS": "0",
-            "DMPILOT_BRAIN": "scripted",
-            # every request here may be a new contact: lift the daily engagement budget
-            "DMPILOT_DAILY_NEW_CONVERSATIONS": "100000000",
-            "DMPILOT_LOG_LEVEL": "warning",
-        }
-        real = measure(
-            "dmpilot",
-            [sys.executable, "-m", "dmpilot", "serve", "--port", str(real_port)],
-            env,
-            workdir,
-            real_port,
-            args.connections,
-            args.duration,
-        )
-
-    backend = database.split(":", 1)[0]
-    print(
-        f"\nwebhook benchmark: {args.connections} connections, {args.duration} s, "
-        f"database {backend}, {os.cpu_count()} cores"
-    )
-    print(
-        f"{'server':<14}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'sent':>9}{'skipped':>9}"
-        f"{'errors':>8}{'peak MB':>9}"
-    )
-    for r in (bare, real):
-        print(
-            f"{r.name:<14}{r.rps:>10.0f}{r.p50_ms:>10.1f}{r.p99_ms:>10.1f}{r.sent:>9}"
-            f"{r.skipped:>9}{r.errors:>8}{r.peak_rss_mb:>9.0f}"
-        )
-    print(f"ratio dmpilot / bare: {real.rps / bare.rps:.2f}  (target >= 0.5)")
-    for r in (bare, real):
-        print(
-            f"{r.name} RSS during the measured run: {r.rss_start_mb:.0f} MB -> "
-            f"{r.rss_end_mb:.0f} MB"
-        )
+    main_compare(args)
 
 
 if __name__ == "__main__":

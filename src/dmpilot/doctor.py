@@ -22,7 +22,7 @@ from dmpilot.domain.ports import StoreUnavailable
 from dmpilot.personas import PersonaError, bundled_persona_path, load_persona
 from dmpilot.personas.check import Severity, check_persona_file
 from dmpilot.settings import Settings
-from dmpilot.store.database import UnsupportedDatabase, masked_url
+from dmpilot.store.database import UnsupportedDatabase, masked_url, pool_capacity
 from dmpilot.store.revision import SchemaState, schema_state
 
 TIMEOUT_SECONDS = 5.0
@@ -240,7 +240,7 @@ def check_connections(state: SchemaState, pool_size: int, processes: int) -> Che
             name, Status.SKIP, f"{state.dialect}: no connection limit (one writer at a time)"
         )
     # Each process keeps pool_size connections and opens as many again under load.
-    per_process = 2 * pool_size
+    per_process = pool_capacity(pool_size)
     peak = processes * per_process
     available = state.max_connections - (state.reserved_connections or 0)
     arithmetic = (

@@ -47,11 +47,6 @@ def flaky(store: Store) -> FlakyStore:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 async def client(
     flaky: FlakyStore, clock: FakeClock, database_url: str
 ) -> AsyncIterator[httpx.AsyncClient]:
@@ -73,13 +68,16 @@ def inbound_count(store: Store) -> int:
 async def test_a_failure_after_storing_is_not_a_503_and_the_retry_is_answered(
     client: httpx.AsyncClient, flaky: FlakyStore, clock: FakeClock
 ) -> None:
-    flaky.allowed = 1  # the message is stored; the turn and even its error event fail
+    # The message is stored, with the contact's lease taken in the same transaction; the
+    # turn's commit, its error event and the lease's release all fail.
+    flaky.allowed = 1
     first = await client.post("/webhooks/manychat", json=BODY)
     assert first.status_code == 200
     assert (first.json()["should_send"], first.json()["reason"]) == (False, "error")
     assert inbound_count(flaky) == 1
-    flaky.allowed = None  # the database is back; ManyChat's retry arrives
-    clock.advance(seconds=5)
+    # The database is back; ManyChat's retry arrives once the dead turn's lease expired.
+    flaky.allowed = None
+    clock.advance(seconds=CONFIG.lease.total_seconds() + 1)
     retry = await client.post("/webhooks/manychat", json=BODY)
     assert retry.status_code == 200 and retry.json()["should_send"] is True
     assert inbound_count(flaky) == 2  # the reply; the retry was not stored twice

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from dmpilot import metrics
@@ -24,6 +25,7 @@ from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.domain.inbound import Inbound
 from dmpilot.domain.language import detect_language
 from dmpilot.domain.memory import extract_facts
+from dmpilot.domain.ports import WritingUnit
 from dmpilot.domain.safety import asks_for_human, opts_out, says_minor
 from dmpilot.domain.turns import HandoffRequest, Recorded
 from dmpilot.engine.core import Engine, Turn, describe
@@ -64,21 +66,41 @@ async def receive_message(engine: Engine, command: ReceiveMessage) -> Decision:
     handoff = None
     if config.handoff_on_request and inbound.text and asks_for_human(inbound.text):
         handoff = HandoffRequest(until=now + config.handoff)
-    # Nothing is stored if this raises: the caller answers 503 so the sender retries.
-    recorded = await engine.write(
-        lambda unit: unit.inbox.record(
+    # Inline without a coalesce window: the lease is taken and the state read in the
+    # transaction that stores the message — one thread hop and one commit fewer.
+    owner = (
+        engine.new_owner() if mode is DeliveryMode.INLINE and not config.coalesce_seconds else None
+    )
+    safety_stop = safety_stop_for(inbound)
+    facts = extract_facts(inbound.text) if inbound.text else ()
+
+    def record(unit: WritingUnit) -> tuple[Recorded, ContactState | None]:
+        recorded = unit.inbox.record(
             inbound,
             now,
             dedup_window=config.dedup_window,
             language=language,
-            safety_stop=safety_stop_for(inbound),
+            safety_stop=safety_stop,
             schedule_at=schedule_at,
             settle=config.settle,
             owe_goodbye=owe_goodbye,
-            facts=extract_facts(inbound.text) if inbound.text else (),
+            facts=facts,
             handoff=handoff,
         )
-    )
+        if owner is None or not _answered_by_a_turn(recorded, inbound):
+            return recorded, None
+        state = unit.leases.claim_and_load(
+            recorded.contact_id,
+            owner,
+            now,
+            config.lease,
+            config.history_messages,
+            supersede=False,
+        )
+        return recorded, state
+
+    # Nothing is stored if this raises: the caller answers 503 so the sender retries.
+    recorded, claimed = await engine.write(record)
     turn = Turn(
         contact_id=recorded.contact_id,
         subscriber=recorded.subscriber,
@@ -99,8 +121,9 @@ async def receive_message(engine: Engine, command: ReceiveMessage) -> Decision:
     )
     if recorded.retake:
         turn.message_id = recorded.duplicate_of
+    leased = Leased(owner, claimed) if owner is not None and claimed is not None else None
     try:
-        decision = await _decide(engine, turn, recorded, inbound, mode)
+        decision = await _decide(engine, turn, recorded, inbound, mode, leased)
     except Exception as exc:  # any failure is silence plus an event, never a canned text
         log.exception(
             "turn failed", extra={"contact": turn.contact_id, "subscriber": turn.subscriber}
@@ -111,8 +134,35 @@ async def receive_message(engine: Engine, command: ReceiveMessage) -> Decision:
     return decision
 
 
+def _answered_by_a_turn(recorded: Recorded, inbound: Inbound) -> bool:
+    """A message `_decide` answers with a turn right away: none of its early decisions
+    (duplicate, empty, safety stop, pause, handoff, stopped) applies."""
+    return not (
+        recorded.duplicate
+        or (inbound.is_empty and not recorded.retake)
+        or recorded.safety_stop is not None
+        or recorded.paused
+        or recorded.handoff
+        or recorded.stopped
+        or recorded.goodbye_due
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """The lease taken, and the state read, in the transaction that stored the message."""
+
+    owner: str
+    state: ContactState
+
+
 async def _decide(
-    engine: Engine, turn: Turn, recorded: Recorded, inbound: Inbound, mode: DeliveryMode
+    engine: Engine,
+    turn: Turn,
+    recorded: Recorded,
+    inbound: Inbound,
+    mode: DeliveryMode,
+    leased: Leased | None = None,
 ) -> Decision:
     persona = engine.persona
     if recorded.duplicate:
@@ -144,14 +194,19 @@ async def _decide(
         return Decision.skip(Reason.QUEUED, turn.stage or persona.stages[0].name)
     if mode is DeliveryMode.HYBRID:
         return await _hybrid(engine, turn, opted_out)
-    return await answer(engine, turn, opted_out)
+    return await answer(engine, turn, opted_out, leased)
 
 
-async def answer(engine: Engine, turn: Turn, opted_out: bool) -> Decision:
-    """Wait out the coalesce window, take the lease, run the turn. An opt-out's goodbye
-    waits for any turn in flight (its commit is fenced off by the stop) and never gives
-    way to a newer message."""
+async def answer(
+    engine: Engine, turn: Turn, opted_out: bool, leased: Leased | None = None
+) -> Decision:
+    """Wait out the coalesce window, take the lease (unless storing the message took it),
+    run the turn. An opt-out's goodbye waits for any turn in flight (its commit is fenced
+    off by the stop) and never gives way to a newer message."""
     config = engine.config
+    if leased is not None:
+        metrics.LEASE_CLAIMS.labels(result="acquired").inc()
+        return await _run_leased(engine, turn, leased.owner, leased.state)
     if config.coalesce_seconds > 0 and not opted_out:
         await engine.clock.sleep(config.coalesce_seconds)
         if await _superseded(engine, turn):
@@ -160,6 +215,10 @@ async def answer(engine: Engine, turn: Turn, opted_out: bool) -> Decision:
     state = await _acquire_lease(engine, turn, owner, give_way_to_newer=not opted_out)
     if isinstance(state, Reason):
         return await engine.skip(turn, state)
+    return await _run_leased(engine, turn, owner, state)
+
+
+async def _run_leased(engine: Engine, turn: Turn, owner: str, state: ContactState) -> Decision:
     try:
         return await run_turn(engine, turn, owner, state)
     finally:

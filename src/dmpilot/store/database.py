@@ -98,12 +98,21 @@ def masked_url(url: str | URL) -> str:
     return rendered.replace("=%2A%2A%2A", "=***")
 
 
+def pool_capacity(pool_size: int) -> int:
+    """Connections one process may hold: the pool and as many again in overflow."""
+    return 2 * pool_size
+
+
 def create_db_engine(url: str, pool_size: int = 5) -> Engine:
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, pool_size)
     # Each process holds at most pool_size + max_overflow connections (README: sizing).
-    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping (a round trip per checkout): a connection the server dropped fails its
+    # statement, SQLAlchemy then discards the whole pool, and the request answers 503 —
+    # a retry is safe, since every message's dedup key makes storing it idempotent.
+    overflow = pool_capacity(pool_size) - pool_size
+    return create_engine(parsed, pool_size=pool_size, max_overflow=overflow)
 
 
 def _sqlite_engine(url: URL, pool_size: int) -> Engine:
@@ -112,7 +121,7 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
     engine = create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_capacity(pool_size) - pool_size,
         connect_args={"timeout": 30, "check_same_thread": False},
     )
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlencode
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -18,6 +19,7 @@ from dmpilot.domain.commands import RecoverInterrupted
 from dmpilot.domain.language import load_models
 from dmpilot.domain.ports import StoreUnavailable
 from dmpilot.settings import Settings
+from dmpilot.store.database import pool_capacity
 from dmpilot.web import admin, console, instagram, manychat, ops
 from dmpilot.web.deps import DocsAuthorized
 from dmpilot.web.errors import install_error_handlers
@@ -35,6 +37,9 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Store work runs in threads, each holding a pooled connection: more threads than
+        # connections only queue for one, and contend for the GIL while they wait.
+        to_thread.current_default_thread_limiter().total_tokens = pool_capacity(settings.pool_size)
         if settings.runs_worker:
             system.worker.start()
         elif system.chores:  # inline delivery: nothing to send, but alerts still run
