@@ -3,6 +3,8 @@
     python bench/webhook.py [--rounds 3] [--duration 10] [--connections 32]
                             [--backends sqlite postgres] [--postgres URL]
     python bench/webhook.py --delivery push [--sends-per-second 20 100] [--send-latency-ms 50]
+    python bench/webhook.py --soak 20000        # RSS while 20,000 messages are answered
+    python bench/webhook.py --scale 1 2 4       # serve --workers N on PostgreSQL
 
 The default compares, interleaved over several rounds (each round runs every server once,
 in a rotated order, each on a fresh database), on SQLite and on PostgreSQL:
@@ -11,8 +13,10 @@ in a rotated order, each on a fresh database), on SQLite and on PostgreSQL:
 - `1 tx` and `3 tx`: the same request doing one or three durable transactions through
   SQLAlchemy with dmpilot's own engine, pragmas and pool (bench/baseline_app.py);
 - `inline`: dmpilot answering with the reply (scripted brain, coalescing off);
-- `push ack`: dmpilot in push delivery, the webhook acknowledging `queued` while its
-  in-process worker runs the turns and sends to a fake ManyChat (bench/fake_manychat.py).
+- `push ack`: dmpilot in push delivery, the webhook storing each message and
+  acknowledging `queued`, with no worker running (the turns wait in the queue);
+  `push+worker`: the same with serve's in-process worker running the turns meanwhile and
+  sending to a fake ManyChat (bench/fake_manychat.py), on the same cores.
 
 Each run is one uvicorn process driven by wrk (every request a new message; contacts
 return every 5000 requests). It prints, as medians over the rounds: req/s, p50/p99 under
@@ -480,7 +484,7 @@ def main_push(args: argparse.Namespace) -> None:
 
 # -- the comparison: dmpilot against baselines, interleaved -------------------------------
 
-SERVERS = ("bare", "1 tx", "3 tx", "inline", "push ack")
+SERVERS = ("bare", "1 tx", "3 tx", "inline", "push ack", "push+worker")
 UNLOADED_REQUESTS = 200
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -575,8 +579,12 @@ def server_command(
         "DMPILOT_DAILY_NEW_CONVERSATIONS": "1000000",
         "DMPILOT_LOG_LEVEL": "warning",
     }
-    if server == "push ack":
+    if server.startswith("push"):
         env |= {
+            # "push ack": the acknowledgement alone (no worker runs while it is measured:
+            # the turns wait in the queue); "push+worker": serve's in-process worker runs
+            # them meanwhile, on the same cores.
+            "DMPILOT_WORKER": "false" if server == "push ack" else "true",
             "DMPILOT_DELIVERY": "push",
             "DMPILOT_MANYCHAT_API_KEY": MANYCHAT_KEY,
             "DMPILOT_MANYCHAT_API_URL": fake,
@@ -597,12 +605,13 @@ def measure_run(
     port = free_port()
     url = f"http://127.0.0.1:{port}/webhooks/manychat"
     command, env = server_command(server, port, database, base_env, fake)
+    name = f"{server.replace(' ', '-')}-{backend}"
     started = time.monotonic()
-    process = start(f"{server.replace(' ', '-')}-{backend}", command, env, workdir)
+    process = start(name, command, env, workdir)
     try:
         wait_up(url, process)
         ready = time.monotonic() - started
-        numeric = ["numeric"] if server == "push ack" else []
+        numeric = ["numeric"] if server.startswith("push") else []
         warm = numeric_tag()
         run_wrk(url, args.connections, 2, warm, *numeric)  # warm-up, discarded
         unloaded = unloaded_p50(url, numeric_tag())
@@ -690,7 +699,7 @@ def main_compare(args: argparse.Namespace) -> None:
                         run = measure_run(server, store, database, base_env, workdir, fake, args)
                     runs.setdefault((server, backend), []).append(run)
                     print(
-                        f"round {round_number + 1}: {server:<9} {backend:<9}"
+                        f"round {round_number + 1}: {server:<12} {backend:<9}"
                         f"{run.rps:>8.0f} req/s  p99 {run.p99_ms:.1f} ms",
                         flush=True,
                     )
@@ -707,12 +716,12 @@ def report_compare(
         f"connections, {os.cpu_count()} cores; medians over the rounds"
     )
     print(
-        f"{'server':<10}{'database':<10}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>9}"
+        f"{'server':<12}{'database':<10}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>9}"
         f"{'CPU ms/req':>11}{'unloaded p50':>13}{'ready s':>8}{'peak MB':>8}{'errors':>7}"
     )
     for r in results.values():
         print(
-            f"{r.server:<10}{r.backend:<10}{r.rps:>8.0f}{r.p50_ms:>8.1f}{r.p99_ms:>9.1f}"
+            f"{r.server:<12}{r.backend:<10}{r.rps:>8.0f}{r.p50_ms:>8.1f}{r.p99_ms:>9.1f}"
             f"{r.cpu_ms_per_request:>11.2f}{r.unloaded_p50_ms:>11.1f}ms{r.ready_seconds:>8.1f}"
             f"{r.peak_rss_mb:>8.0f}{r.errors:>7}"
         )
@@ -746,6 +755,79 @@ def report_compare(
             print(f"{backend:<9} {name:<32} {'met' if met else 'NOT met':<8} ({value})")
 
 
+# -- a soak (memory stays flat) and several processes ------------------------------------
+
+
+def main_soak(args: argparse.Namespace) -> None:
+    """dmpilot inline on SQLite, `--soak N` messages in 2-second wrk runs; RSS after each."""
+    with tempfile.TemporaryDirectory(prefix="dmpilot-bench-") as tmp:
+        workdir = Path(tmp)
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("DMPILOT_")}
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/webhooks/manychat"
+        command, env = server_command(
+            "inline", port, f"sqlite:///{workdir / 'soak.db'}", base_env, ""
+        )
+        process = start("soak", command, env, workdir)
+        samples: list[tuple[int, float]] = []
+        try:
+            wait_up(url, process)
+            answered = 0
+            while answered < args.soak:
+                *_, (sent, skipped, _, _) = run_wrk(url, args.connections, 2, numeric_tag())
+                answered += sent + skipped
+                samples.append((answered, rss_mb(process.pid)))
+            peak = peak_rss_mb(process.pid)
+        finally:
+            stop(process)
+    print(
+        f"\nsoak: {answered} messages to dmpilot inline on SQLite, {args.connections} connections"
+    )
+    print(f"{'messages':>10}{'RSS MB':>9}")
+    for count, rss in samples:
+        print(f"{count:>10}{rss:>9.0f}")
+    first, last = samples[0][1], samples[-1][1]
+    print(f"RSS after the first run {first:.0f} MB, at the end {last:.0f} MB, peak {peak:.0f} MB")
+
+
+def main_scale(args: argparse.Namespace) -> None:
+    """dmpilot inline on PostgreSQL with `serve --workers N` for each N: req/s, p99 and the
+    connections the processes hold at the end of the run."""
+    if not postgres_answers(args.postgres):
+        sys.exit(f"PostgreSQL is not answering at {args.postgres}")
+    import psycopg
+    import sqlalchemy as sa
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="dmpilot-bench-") as tmp:
+        workdir = Path(tmp)
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("DMPILOT_")}
+        for processes in args.scale:
+            with fresh_database("postgres", workdir, args.postgres) as database:
+                port = free_port()
+                url = f"http://127.0.0.1:{port}/webhooks/manychat"
+                command, env = server_command("inline", port, database, base_env, "")
+                command += ["--workers", str(processes)]
+                process = start(f"scale-{processes}", command, env, workdir)
+                try:
+                    wait_up(url, process)
+                    run_wrk(url, args.connections, 2, numeric_tag())  # warm-up
+                    rps, _, p99, _ = run_wrk(url, args.connections, args.duration, numeric_tag())
+                    name = sa.make_url(database).database
+                    libpq = sa.make_url(args.postgres).set(drivername="postgresql")
+                    with psycopg.connect(libpq.render_as_string(hide_password=False)) as conn:
+                        held = conn.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+                        ).fetchone()
+                finally:
+                    stop(process)
+            rows.append((processes, rps, p99, int(held[0]) if held else 0))
+    print(f"\nseveral processes: dmpilot inline on PostgreSQL, {args.connections} connections")
+    print(f"{'processes':>10}{'req/s':>8}{'p99 ms':>9}{'connections held':>18}")
+    for processes, rps, p99, held_count in rows:
+        print(f"{processes:>10}{rps:>8.0f}{p99:>9.1f}{held_count:>18}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -758,6 +840,16 @@ def main() -> None:
         choices=["sqlite", "postgres"],
         default=["sqlite", "postgres"],
         help="compare: the databases to measure on",
+    )
+    parser.add_argument(
+        "--soak", type=int, metavar="N", help="send N messages to dmpilot inline, RSS as it goes"
+    )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="dmpilot inline on PostgreSQL with serve --workers N, for each N",
     )
     parser.add_argument(
         "--servers",
@@ -811,7 +903,12 @@ def main() -> None:
         main_push(args)
         return
 
-    main_compare(args)
+    if args.soak:
+        main_soak(args)
+    elif args.scale:
+        main_scale(args)
+    else:
+        main_compare(args)
 
 
 if __name__ == "__main__":
