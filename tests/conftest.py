@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from dmpilot.channels.manychat_api import ManyChatSender
 from dmpilot.store import Store
+from fakes.alert_receivers import FakeWebhook
 from fakes.anthropic_api import FakeAnthropic, FakeServer
 from fakes.graph_api import FakeGraphAPI
-from fakes.manychat_api import FakeManyChat
+from fakes.manychat_api import DEFAULT_KEY, FakeManyChat
 from fakes.meta_webhooks import ACCESS_TOKEN, ACCOUNT_ID
-from support import fresh_postgres_database
+from support import FakeClock, fresh_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -37,6 +39,12 @@ def store(database_url: str) -> Iterator[Store]:
     opened.close()
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    """The engine's clock, at T0 until a test moves it."""
+    return FakeClock()
+
+
 @pytest.fixture(scope="module")
 def anthropic_fake() -> Iterator[FakeAnthropic]:
     """A fake Anthropic Messages API on loopback; its address is `anthropic_fake.url`."""
@@ -58,6 +66,28 @@ def manychat(manychat_server: FakeManyChat) -> FakeManyChat:
     """The fake ManyChat API, reset: no scripted behaviour, nothing recorded."""
     manychat_server.reset()
     return manychat_server
+
+
+@pytest.fixture
+async def manychat_sender(manychat: FakeManyChat) -> AsyncIterator[ManyChatSender]:
+    """The real ManyChatSender against the fake ManyChat API, quick to give up on it."""
+    opened = ManyChatSender(DEFAULT_KEY, base_url=manychat.url, timeout_seconds=0.5)
+    yield opened
+    await opened.aclose()
+
+
+@pytest.fixture(scope="module")
+def hook_server() -> Iterator[FakeWebhook]:
+    """A fake alert webhook (Slack's format) on loopback, shared by a module's tests."""
+    with FakeWebhook().serve() as fake:
+        yield fake
+
+
+@pytest.fixture
+def hook(hook_server: FakeWebhook) -> FakeWebhook:
+    """The fake alert webhook, reset: answering ok, nothing recorded."""
+    hook_server.reset()
+    return hook_server
 
 
 @pytest.fixture(scope="module")

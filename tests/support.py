@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
@@ -19,21 +19,25 @@ import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
+import yaml
 from sqlalchemy import make_url
 
 from dmpilot.bootstrap import System, bootstrap
-from dmpilot.brains import Brain, BrainReply, BrainRequest, ScriptedBrain
+from dmpilot.brains import Brain, BrainError, BrainReply, BrainRequest, ProbeResult, ScriptedBrain
 from dmpilot.domain.commands import ReceiveMessage
 from dmpilot.domain.control import ControlState
 from dmpilot.domain.decision import Decision
+from dmpilot.domain.delivery import DeliveryMode, RetryPolicy
 from dmpilot.domain.inbound import Inbound, InboundKind, classify
 from dmpilot.domain.persona import Persona
 from dmpilot.domain.ports import Sender
 from dmpilot.engine import EngineConfig
+from dmpilot.personas import bundled_persona_path
 from dmpilot.runtime import ManualClock, SystemRandom
 from dmpilot.settings import Settings
 from dmpilot.store import Store
 from dmpilot.store.database import create_db_engine
+from dmpilot.worker import Worker
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "DMPILOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -199,6 +203,13 @@ def run_cli(
     )
 
 
+def cli_stdout(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    """The output of a command that must succeed; a failure shows its stdout and stderr."""
+    result = run_cli(args, env, cwd)
+    assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result.stdout
+
+
 # -- talking to a running server ------------------------------------------------------------
 
 # Post one message from a contact, get the webhook's JSON answer.
@@ -221,14 +232,43 @@ def webhook_sender(server: Server, **subscriber: str) -> Iterator[Send]:
         yield post
 
 
-def query_sqlite(database: Path, sql: str, **params: object) -> list[tuple[Any, ...]]:
-    """Rows of `sql` on a server's SQLite file, read from outside the server."""
-    engine = create_db_engine(f"sqlite:///{database}", pool_size=1)
+def post_message(server: Server, contact: str, text: str, **subscriber: str) -> dict[str, Any]:
+    """One message from a contact, on a connection of its own; the webhook's JSON answer,
+    which must be a 200. `subscriber` adds fields (a name, a username) to the body."""
+    with webhook_sender(server, **subscriber) as send:
+        return send(contact, text)
+
+
+def query_database(url: str, sql: str, **params: object) -> list[tuple[Any, ...]]:
+    """Rows of `sql` on a server's database (SQLite or PostgreSQL), read from outside the
+    processes under test."""
+    engine = create_db_engine(url, pool_size=1)
     try:
         with engine.connect() as db:
             return [tuple(row) for row in db.execute(sa.text(sql), params)]
     finally:
         engine.dispose()
+
+
+def query_sqlite(database: Path, sql: str, **params: object) -> list[tuple[Any, ...]]:
+    """Rows of `sql` on a server's SQLite file, read from outside the server."""
+    return query_database(f"sqlite:///{database}", sql, **params)
+
+
+# -- personas ------------------------------------------------------------------------------
+
+
+def example_persona_data() -> dict[str, Any]:
+    """The bundled example persona as plain data, for a test to change and write out."""
+    data: dict[str, Any] = yaml.safe_load(bundled_persona_path().read_text(encoding="utf-8"))
+    return data
+
+
+def write_persona(directory: Path, data: object) -> Path:
+    """`data` written as `persona.yaml` in `directory`; its path."""
+    path = directory / "persona.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 # -- the engine under test -------------------------------------------------------------------
@@ -279,11 +319,13 @@ def build_engine(
     persona: Persona | None = None,
     config: EngineConfig,
     clock: FakeClock,
-    senders: dict[str, Sender] | None = None,
+    senders: Mapping[str, Sender] | None = None,
     seed: int = 1,
+    settings: Mapping[str, Any] | None = None,
 ) -> EngineHarness:
+    """`settings` are Settings values beside the store's URL (alerts, retention…)."""
     system = bootstrap(
-        settings_for(store.engine.url.render_as_string(hide_password=False)),
+        settings_for(store.engine.url.render_as_string(hide_password=False), **(settings or {})),
         store=store,
         brain=brain or ScriptedBrain(seed=seed),
         persona=persona,
@@ -293,6 +335,63 @@ def build_engine(
         senders=senders or {},
     )
     return EngineHarness(system)
+
+
+# An engine and a worker for it, built with a test's own defaults (a `build` fixture).
+Build = Callable[..., tuple[EngineHarness, Worker]]
+
+
+def build_push_engine(
+    store: Store,
+    *,
+    clock: FakeClock,
+    senders: Mapping[str, Sender],
+    brain: Brain | None = None,
+    persona: Persona | None = None,
+    mode: DeliveryMode = DeliveryMode.PUSH,
+    **config: Any,
+) -> tuple[EngineHarness, Worker]:
+    """An engine delivering through the outbox (`mode`) and a worker sending four at a time.
+    No gap between two sends to a contact, and three attempts backing off from 1 s: a test
+    steps its clock over short, known waits. `config` overrides the engine's configuration."""
+    harness = build_engine(
+        store,
+        brain=brain,
+        persona=persona,
+        config=engine_config(
+            delivery=mode,
+            min_send_gap=timedelta(0),
+            send_retry=RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=60),
+            **config,
+        ),
+        clock=clock,
+        senders=senders,
+    )
+    return harness, Worker(harness.engine, concurrency=4)
+
+
+def receive_all(store: Store, clock: FakeClock, *messages: Inbound) -> None:
+    """`messages` received one after the other by an engine on `store` (the scripted brain,
+    inline delivery: nothing is sent), to seed a database for what a test runs next."""
+    harness = build_engine(store, config=engine_config(), clock=clock)
+
+    async def receive() -> None:
+        for message in messages:
+            await harness.handle(message)
+
+    asyncio.run(receive())
+
+
+def seeded_sqlite(path: Path, seed: Callable[[Store], None]) -> str:
+    """A SQLite file at `path` written by `seed`, and closed again before a real process
+    under test opens it; its URL."""
+    url = f"sqlite:///{path}"
+    store = Store.open(url, pool_size=1)
+    try:
+        seed(store)
+    finally:
+        store.close()
+    return url
 
 
 def pause(store: Store, paused: bool, at: datetime = T0, reason: str | None = "test") -> None:
@@ -353,6 +452,22 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class FailingBrain:
+    """Every draft fails, as a provider's outage does. Broadcasts are checked, as for the
+    model brains, so a subclass that does answer is held to their rules."""
+
+    name = "failing"
+    checks_broadcast = True
+
+    async def generate(self, request: BrainRequest) -> BrainReply:
+        raise BrainError("APIStatusError: 529 overloaded")
+
+    async def probe(self, timeout_seconds: float) -> ProbeResult:
+        return ProbeResult.ok()
+
+    async def aclose(self) -> None: ...
 
 
 class RecordingBrain:

@@ -67,6 +67,12 @@ def clean_secret(variable: str, value: str) -> str | None:
     return value
 
 
+def _revealed(value: object) -> object:
+    """A SecretStr given in code (Settings(...), model_copy) checked as the text it holds,
+    like the same value read from the environment."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
 def _kind_of(char: str) -> str:
     if char.isspace():
         return "a space"
@@ -201,8 +207,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _clean_secret(cls, value: object, info: ValidationInfo) -> object:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
+        value = _revealed(value)
         if not isinstance(value, str):
             return value  # pydantic's own type error says what is wrong
         name = info.field_name or ""
@@ -228,8 +233,7 @@ class Settings(BaseSettings):
     @field_validator("alert_webhook_url", mode="before")
     @classmethod
     def _alert_webhook_url(cls, value: object) -> object:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
+        value = _revealed(value)
         return checked_webhook_url(value) if isinstance(value, str) else value
 
     @field_validator(
@@ -242,8 +246,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _alert_smtp(cls, value: object, info: ValidationInfo) -> object:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
+        value = _revealed(value)
         if not isinstance(value, str):
             return value
         value = value.strip()

@@ -5,31 +5,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
-from dmpilot.store import Store
 from fakes.alert_receivers import FakeWebhook
 from fakes.anthropic_api import FakeAnthropic
-from support import Server, auth, free_port, run_cli, wait_until
+from support import Server, auth, free_port, post_message, query_database, run_cli, wait_until
 
 PUBLIC_URL = "https://dm.example.com"
-
-
-@pytest.fixture(scope="module")
-def hook_server() -> Iterator[FakeWebhook]:
-    with FakeWebhook().serve() as fake:
-        yield fake
-
-
-@pytest.fixture
-def hook(hook_server: FakeWebhook) -> FakeWebhook:
-    hook_server.reset()
-    return hook_server
 
 
 def alert_env(database_url: str, hook: FakeWebhook, **extra: str) -> dict[str, str]:
@@ -42,35 +28,18 @@ def alert_env(database_url: str, hook: FakeWebhook, **extra: str) -> dict[str, s
     }
 
 
-def post(server: Server, subscriber: str, text: str, username: str) -> dict[str, object]:
-    response = httpx.post(
-        f"{server.url}/webhooks/manychat",
-        json={"subscriber": {"id": subscriber, "ig_username": username}, "last_input_text": text},
-        headers=auth(),
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
-    return body
-
-
 def event_kinds(database_url: str) -> list[str]:
-    store = Store.open(database_url, pool_size=1, run_migrations=False)
-    try:
-        with store.reading() as reads:
-            return list(reads.db.scalars(sa.text("SELECT kind FROM events ORDER BY id")))
-    finally:
-        store.close()
+    return [kind for (kind,) in query_database(database_url, "SELECT kind FROM events ORDER BY id")]
 
 
 def test_each_alert_reaches_the_webhook_once_from_two_server_processes(
     start_server: Callable[..., Server], hook: FakeWebhook, database_url: str, tmp_path: Path
 ) -> None:
     server = start_server(workers=2, **alert_env(database_url, hook))
-    answer = post(server, "7001", "can I talk to a real person?", "first.fan")
+    answer = post_message(server, "7001", "can I talk to a real person?", ig_username="first.fan")
     assert answer["reason"] == "handoff"
     wait_until(lambda: len(hook.texts) >= 1, 30, "the first alert")
-    post(server, "7002", "can i speak to a human please", "second.fan")
+    post_message(server, "7002", "can i speak to a human please", ig_username="second.fan")
     # By the time the second alert arrives, both processes have checked the first incident
     # again at least once (every second): it was never sent twice.
     wait_until(lambda: len(hook.texts) >= 2, 30, "the second alert")
@@ -96,10 +65,10 @@ def test_a_hanging_alert_endpoint_changes_nothing_for_replies(
 ) -> None:
     hook.reset(mode="hang")
     server = start_server(**alert_env(database_url, hook, DMPILOT_ALERT_TIMEOUT_SECONDS="2"))
-    post(server, "7101", "can I talk to a real person?", "waiting.fan")
+    post_message(server, "7101", "can I talk to a real person?", ig_username="waiting.fan")
     wait_until(lambda: len(hook.requests) >= 1, 30, "the alert held by the endpoint")
     for n in range(3):  # while the endpoint holds the alert, conversations go on
-        answer = post(server, f"72{n}", "hey! love your photos", f"fan{n}")
+        answer = post_message(server, f"72{n}", "hey! love your photos", ig_username=f"fan{n}")
         assert answer["should_send"] is True and answer["response"], answer
     wait_until(lambda: "alert_failed" in event_kinds(database_url), 30, "the failed alert")
 

@@ -16,7 +16,7 @@ from dmpilot.store import Store
 from dmpilot.store.schema import deliveries
 from fakes.anthropic_api import Behaviour, FakeAnthropic
 from fakes.manychat_api import DEFAULT_KEY, FakeManyChat
-from support import Server, WorkerProcess, auth, inbound, wait_until
+from support import Server, WorkerProcess, auth, inbound, post_message, wait_until
 
 KEY = DEFAULT_KEY
 
@@ -30,18 +30,6 @@ def delivery_env(database_url: str, manychat: FakeManyChat, **extra: str) -> dic
         "DMPILOT_LOG_LEVEL": "warning",
         **extra,
     }
-
-
-def post(server: Server, subscriber: str, text: str) -> dict[str, object]:
-    response = httpx.post(
-        f"{server.url}/webhooks/manychat",
-        json={"subscriber": {"id": subscriber}, "last_input_text": text},
-        headers=auth(),
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
-    return body
 
 
 def test_push_mode_delivers_a_slow_models_reply(
@@ -59,7 +47,7 @@ def test_push_mode_delivers_a_slow_models_reply(
         ANTHROPIC_API_KEY="sk-test",
         ANTHROPIC_BASE_URL=anthropic_fake.url,
     )
-    ack = post(server, "2001", "hey! love your photos")
+    ack = post_message(server, "2001", "hey! love your photos")
     assert (ack["should_send"], ack["reason"]) == (False, "queued")
     wait_until(lambda: len(manychat.sends) == 1, 60, "the pushed reply")
     assert manychat.delivered_texts("2001") == ["a reply worth waiting for, where are you from?"]
@@ -80,9 +68,9 @@ def test_push_mode_answers_once_after_a_model_error(
         ANTHROPIC_API_KEY="sk-test",
         ANTHROPIC_BASE_URL=anthropic_fake.url,
     )
-    post(server, "2002", "hello there")
+    post_message(server, "2002", "hello there")
     wait_until(lambda: len(manychat.sends) == 1, 60, "the reply after the retry")
-    post(server, "2002", "hello there")  # ManyChat's late copy: a duplicate
+    post_message(server, "2002", "hello there")  # ManyChat's late copy: a duplicate
     wait_until(lambda: len(anthropic_fake.requests) >= 3, 10, "the recovered model call")
     store = Store.open(database_url, pool_size=1)
     try:
@@ -110,10 +98,10 @@ def test_hybrid_answers_inline_when_ready_and_pushes_when_late(
         ANTHROPIC_API_KEY="sk-test",
         ANTHROPIC_BASE_URL=anthropic_fake.url,
     )
-    quick = post(server, "2003", "hey there")
+    quick = post_message(server, "2003", "hey there")
     assert quick["should_send"] is True and quick["response"], quick
     anthropic_fake.queue(Behaviour("sorry for the wait, where do you travel next?", delay=7))
-    late = post(server, "2004", "hey there")
+    late = post_message(server, "2004", "hey there")
     assert (late["should_send"], late["reason"]) == (False, "deferred")
     wait_until(lambda: len(manychat.sends) == 1, 30, "the deferred reply")
     assert manychat.delivered_texts("2004") == ["sorry for the wait, where do you travel next?"]
@@ -242,7 +230,7 @@ def test_metrics_show_the_outbox(
         **delivery_env(f"sqlite:///{tmp_path / 'm.db'}", manychat, DMPILOT_DELIVERY="push"),
         DMPILOT_COALESCE_SECONDS="0",
     )
-    post(server, "2101", "hello!")
+    post_message(server, "2101", "hello!")
     wait_until(lambda: len(manychat.sends) == 1, 30, "the pushed reply")
 
     def scrape() -> str:

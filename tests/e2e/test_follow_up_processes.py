@@ -10,28 +10,27 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import sqlalchemy as sa
-import yaml
 
 from dmpilot.bootstrap import bootstrap
 from dmpilot.domain.commands import ReceiveMessage
 from dmpilot.domain.delivery import DeliveryMode, OutboundDelivery, SendResult
-from dmpilot.personas import bundled_persona_path, load_persona
+from dmpilot.personas import load_persona
 from dmpilot.runtime import SystemRandom, utcnow
-from dmpilot.store import Store
 from fakes.manychat_api import DEFAULT_KEY, FakeManyChat
 from support import (
     FakeClock,
     Server,
     WorkerProcess,
-    auth,
     engine_config,
+    example_persona_data,
+    post_message,
+    query_database,
     run_cli,
     settings_for,
     text_inbound,
     wait_until,
+    write_persona,
 )
 
 NUDGE_LINES = set(load_persona().nudge_lines["en"])
@@ -40,12 +39,10 @@ NUDGES_SENT = "SELECT count(*) FROM deliveries WHERE kind = 'nudge' AND state = 
 
 def persona_file(tmp_path: Path, hours: float) -> Path:
     """The bundled persona, every stage nudging after `hours`."""
-    raw = yaml.safe_load(bundled_persona_path().read_text(encoding="utf-8"))
+    raw = example_persona_data()
     for stage in raw["stages"]:
         stage["follow_up_hours"] = hours
-    path = tmp_path / "persona.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
+    return write_persona(tmp_path, raw)
 
 
 def env_for(database_url: str, manychat: FakeManyChat, persona: Path) -> dict[str, str]:
@@ -62,12 +59,7 @@ def env_for(database_url: str, manychat: FakeManyChat, persona: Path) -> dict[st
 
 
 def scalars(database_url: str, sql: str) -> list[Any]:
-    store = Store.open(database_url, pool_size=1, run_migrations=False)
-    try:
-        with store.reading() as reads:
-            return list(reads.db.scalars(sa.text(sql)).all())
-    finally:
-        store.close()
+    return [row[0] for row in query_database(database_url, sql)]
 
 
 def test_a_quiet_contact_is_nudged_once_through_the_real_server(
@@ -81,11 +73,8 @@ def test_a_quiet_contact_is_nudged_once_through_the_real_server(
     server = start_server(**env)
 
     def post(text: str) -> None:
-        body = {"subscriber": {"id": "7001"}, "last_input_text": text}
-        answer = httpx.post(
-            f"{server.url}/webhooks/manychat", json=body, headers=auth(), timeout=30
-        )
-        assert answer.status_code == 200 and answer.json()["reason"] == "queued", answer.text
+        answer = post_message(server, "7001", text)
+        assert answer["reason"] == "queued", answer
 
     post("hey! love your photos")
     wait_until(lambda: len(manychat.sends) >= 2, 60, "the reply and then the nudge")

@@ -20,10 +20,12 @@ from dmpilot.store import Store
 from dmpilot.web.app import create_app
 from support import (
     FakeClock,
-    build_engine,
+    cli_stdout,
     engine_config,
     query_sqlite,
+    receive_all,
     run_cli,
+    seeded_sqlite,
     settings_for,
     text_inbound,
 )
@@ -33,31 +35,19 @@ KEY_ENV = {"DMPILOT_MANYCHAT_API_KEY": "1234567:cli-test-key"}
 
 def _seed(store: Store, clock: FakeClock) -> None:
     """Three contacts written through the engine: an active one, a minor, an opt-out."""
-    harness = build_engine(store, config=engine_config(), clock=clock)
-
-    async def go() -> None:
-        await harness.handle(text_inbound("cli-1", "hey! love your photos", clock.current))
-        await harness.handle(text_inbound("cli-2", "hi, im 15", clock.current))
-        await harness.handle(text_inbound("cli-3", "stop messaging me", clock.current))
-
-    asyncio.run(go())
+    receive_all(
+        store,
+        clock,
+        text_inbound("cli-1", "hey! love your photos", clock.current),
+        text_inbound("cli-2", "hi, im 15", clock.current),
+        text_inbound("cli-3", "stop messaging me", clock.current),
+    )
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    path = tmp_path / "cli.db"
-    store = Store.open(f"sqlite:///{path}", pool_size=1)
-    try:
-        _seed(store, FakeClock(utcnow()))
-    finally:
-        store.close()
-    yield tmp_path, {"DMPILOT_DATABASE_URL": f"sqlite:///{path}", **KEY_ENV}
-
-
-def _ok(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    result = run_cli(args, env, cwd)
-    assert result.returncode == 0, (args, result.stdout, result.stderr)
-    return result.stdout
+def database(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    url = seeded_sqlite(tmp_path / "cli.db", lambda store: _seed(store, FakeClock(utcnow())))
+    return tmp_path, {"DMPILOT_DATABASE_URL": url, **KEY_ENV}
 
 
 def _refused(args: list[str], env: dict[str, str], cwd: Path, fragment: str) -> None:
@@ -71,23 +61,25 @@ def test_the_cli_takes_over_writes_hands_back_stops_and_resets(
 ) -> None:
     cwd, env = database
     db = cwd / "cli.db"
-    assert "handed off" in _ok(["handoff", "cli-1"], env, cwd)
-    assert "already with" in _ok(["handoff", "cli-1"], env, cwd)
-    assert "queued" in _ok(["say", "cli-1", "hi, Alex from the team", "--key", "k1"], env, cwd)
-    assert "already queued" in _ok(["say", "cli-1", "hi again", "--key", "k1"], env, cwd)
+    assert "handed off" in cli_stdout(["handoff", "cli-1"], env, cwd)
+    assert "already with" in cli_stdout(["handoff", "cli-1"], env, cwd)
+    assert "queued" in cli_stdout(
+        ["say", "cli-1", "hi, Alex from the team", "--key", "k1"], env, cwd
+    )
+    assert "already queued" in cli_stdout(["say", "cli-1", "hi again", "--key", "k1"], env, cwd)
     rows = query_sqlite(db, "select kind, author, text from messages where kind = 'human'")
     assert (
         len(rows) == 1 and rows[0][1].startswith("cli:") and rows[0][2] == "hi, Alex from the team"
     )
     assert query_sqlite(db, "select state from deliveries where kind = 'human'") == [("pending",)]
-    assert "handed back" in _ok(["handback", "cli-1"], env, cwd)
-    assert "was not handed off" in _ok(["handback", "cli-1"], env, cwd)
-    assert "stopped" in _ok(["stop", "cli-1"], env, cwd)
+    assert "handed back" in cli_stdout(["handback", "cli-1"], env, cwd)
+    assert "was not handed off" in cli_stdout(["handback", "cli-1"], env, cwd)
+    assert "stopped" in cli_stdout(["stop", "cli-1"], env, cwd)
     # The person's message had not gone out yet: the stop withdrew it.
     assert query_sqlite(db, "select state from deliveries where kind = 'human'") == [("cancelled",)]
     _refused(["say", "cli-1", "still there?"], env, cwd, "stopped")
-    assert "starts the funnel over" in _ok(["reset", "cli-1"], env, cwd)
-    assert "not stopped" in _ok(["reset", "cli-1"], env, cwd)
+    assert "starts the funnel over" in cli_stdout(["reset", "cli-1"], env, cwd)
+    assert "not stopped" in cli_stdout(["reset", "cli-1"], env, cwd)
     kinds = query_sqlite(
         db,
         "select kind, reason from events where kind in ('handoff','handback','stopped','reset') "

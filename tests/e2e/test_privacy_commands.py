@@ -6,7 +6,6 @@ or a 500."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import stat
 import threading
@@ -30,9 +29,12 @@ from support import (
     Server,
     WorkerProcess,
     auth,
-    build_engine,
-    engine_config,
+    cli_stdout,
+    post_message,
+    query_database,
+    receive_all,
     run_cli,
+    seeded_sqlite,
     text_inbound,
     wait_until,
 )
@@ -42,35 +44,12 @@ MIRA = "sub-mira-9001"  # nothing random (a salt, a digest) can spell it by chan
 OTHER = "hello from somebody else entirely"
 
 
-def _seed(store: Store) -> None:
-    harness = build_engine(store, config=engine_config(), clock=FakeClock(utcnow()))
-
-    async def go() -> None:
-        await harness.handle(text_inbound("cli-9", SECRET))
-        await harness.handle(text_inbound("cli-8", OTHER))
-
-    asyncio.run(go())
-
-
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    path = tmp_path / "privacy.db"
-    store = Store.open(f"sqlite:///{path}", pool_size=1)
-    try:
-        _seed(store)
-    finally:
-        store.close()
-    yield tmp_path, {"DMPILOT_DATABASE_URL": f"sqlite:///{path}"}
-
-
-def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of `sql`, read from outside the processes under test."""
-    engine = create_db_engine(url, pool_size=1)
-    try:
-        with engine.connect() as db:
-            return [tuple(row) for row in db.execute(sa.text(sql))]
-    finally:
-        engine.dispose()
+def database(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    clock = FakeClock(utcnow())
+    messages = text_inbound("cli-9", SECRET), text_inbound("cli-8", OTHER)
+    url = seeded_sqlite(tmp_path / "privacy.db", lambda store: receive_all(store, clock, *messages))
+    return tmp_path, {"DMPILOT_DATABASE_URL": url}
 
 
 def anywhere(url: str, needle: str) -> list[str]:
@@ -93,12 +72,6 @@ def anywhere(url: str, needle: str) -> list[str]:
     return found
 
 
-def _ok(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    result = run_cli(args, env, cwd)
-    assert result.returncode == 0, (args, result.stdout, result.stderr)
-    return result.stdout
-
-
 def _refused(args: list[str], env: dict[str, str], cwd: Path, code: int, fragment: str) -> None:
     result = run_cli(args, env, cwd, timeout=30)
     assert result.returncode == code, (args, result.stdout, result.stderr)
@@ -113,7 +86,7 @@ def _refused(args: list[str], env: dict[str, str], cwd: Path, code: int, fragmen
 def test_export_and_forget_from_the_command_line(database: tuple[Path, dict[str, str]]) -> None:
     cwd, env = database
     url = env["DMPILOT_DATABASE_URL"]
-    document = json.loads(_ok(["export", "cli-9"], env, cwd))
+    document = json.loads(cli_stdout(["export", "cli-9"], env, cwd))
     texts = [row["text"] for row in document["tables"]["messages"]]
     assert SECRET in texts and OTHER not in json.dumps(document)
     assert document["contact"]["external_id"] == "cli-9"
@@ -122,14 +95,14 @@ def test_export_and_forget_from_the_command_line(database: tuple[Path, dict[str,
     saved = cwd / "cli-9.json"
     saved.write_text("an older export")
     saved.chmod(0o644)
-    assert "to " + str(saved) in _ok(["export", "cli-9", "--output", str(saved)], env, cwd)
+    assert "to " + str(saved) in cli_stdout(["export", "cli-9", "--output", str(saved)], env, cwd)
     assert json.loads(saved.read_text())["tables"] == document["tables"]
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600  # a person's messages: owner only
 
     # Not without a confirmation, and nothing changes.
     _refused(["forget", "cli-9"], env, cwd, 2, "--yes")
     assert anywhere(url, "Mirabelle")
-    out = _ok(["forget", "cli-9", "--yes"], env, cwd)
+    out = cli_stdout(["forget", "cli-9", "--yes"], env, cwd)
     assert "forgotten" in out and "cli-9" not in out and "Mirabelle" not in out
     for needle in ("Mirabelle", "Trondheim", "cli-9"):
         assert anywhere(url, needle) == [], needle
@@ -137,16 +110,18 @@ def test_export_and_forget_from_the_command_line(database: tuple[Path, dict[str,
     # Its references are gone with it; its row id still names the shell.
     _refused(["forget", "cli-9", "--yes"], env, cwd, 1, "no contact")
     _refused(["export", "cli-9"], env, cwd, 1, "no contact")
-    [(shell_id,)] = rows(url, "select id from contacts where external_id like 'forgotten:%'")
-    assert "already forgotten" in _ok(["forget", f"id:{shell_id}", "--yes"], env, cwd)
+    [(shell_id,)] = query_database(
+        url, "select id from contacts where external_id like 'forgotten:%'"
+    )
+    assert "already forgotten" in cli_stdout(["forget", f"id:{shell_id}", "--yes"], env, cwd)
     _refused(["reset", f"id:{shell_id}"], env, cwd, 1, "erased")  # stopped for good
-    shell = json.loads(_ok(["export", f"id:{shell_id}"], env, cwd))
+    shell = json.loads(cli_stdout(["export", f"id:{shell_id}"], env, cwd))
     assert shell["contact"]["stop_reason"] == "forgotten"
     assert [row["text"] for row in shell["tables"]["messages"] if row["direction"] == "in"] == [""]
     # `stats` and `audit` still run, and still count the forgotten conversation.
-    figures = json.loads(_ok(["stats", "--json"], env, cwd))
+    figures = json.loads(cli_stdout(["stats", "--json"], env, cwd))
     assert json.dumps(figures)
-    assert json.loads(_ok(["audit", "--json"], env, cwd))["messages"] >= 2
+    assert json.loads(cli_stdout(["audit", "--json"], env, cwd))["messages"] >= 2
 
 
 @pytest.mark.parametrize(
@@ -182,26 +157,14 @@ def test_an_export_it_cannot_write_says_so(database: tuple[Path, dict[str, str]]
 # -- the server --------------------------------------------------------------------------
 
 
-def _post(server: Server, contact: str, text: str, **subscriber: str) -> dict[str, Any]:
-    response = httpx.post(
-        f"{server.url}/webhooks/manychat",
-        json={"subscriber": {"id": contact, **subscriber}, "last_input_text": text},
-        headers=auth(),
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def test_the_server_exports_and_forgets_and_the_contact_stays_stopped(
     start_server: Callable[..., Server], database_url: str
 ) -> None:
     server = start_server(DMPILOT_DATABASE_URL=database_url)
     profile = {"name": "Mirabelle Oddvar", "ig_username": "mira_oddvar"}
-    first = _post(server, MIRA, SECRET, **profile)
+    first = post_message(server, MIRA, SECRET, **profile)
     assert first["should_send"], first
-    other = _post(server, "9002", OTHER)
+    other = post_message(server, "9002", OTHER)
     reply = [first["response"]] if first["response"] != other["response"] else []
     client = httpx.Client(base_url=server.url, headers=auth(), timeout=60)
 
@@ -222,9 +185,9 @@ def test_the_server_exports_and_forgets_and_the_contact_stays_stopped(
     assert client.get("/admin/contacts/export", params={"contact": MIRA}).status_code == 404
 
     # It writes again: a new contact, stopped from its first message, never answered.
-    again = _post(server, MIRA, "hey it's me again, what's the link?", **profile)
+    again = post_message(server, MIRA, "hey it's me again, what's the link?", **profile)
     assert (again["should_send"], again["reason"], again["stage"]) == (False, "stopped", "stopped")
-    assert rows(
+    assert query_database(
         database_url, "select stop_reason from contacts where external_id = 'sub-mira-9001'"
     ) == [("forgotten",)]
     shell = body["contact"]["id"]
@@ -287,7 +250,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
         "DMPILOT_DATABASE_URL": url,
     }
     with Server(workdir, env) as server:
-        _post(server, MIRA, SECRET)
+        post_message(server, MIRA, SECRET)
         yield server, url
 
 
@@ -298,7 +261,7 @@ def test_forgetting_while_the_server_answers_that_contact(
     (never a 500), the forget goes through, and nothing the contact writes after it is
     answered."""
     server = start_server(DMPILOT_DATABASE_URL=database_url)
-    _post(server, "7001", "hello! love your photos, greetings from Lillehammer")
+    post_message(server, "7001", "hello! love your photos, greetings from Lillehammer")
     forgot_at: list[float] = []
     answers: list[tuple[float, int, dict[str, Any]]] = []
     stop = threading.Event()
@@ -336,13 +299,13 @@ def test_forgetting_while_the_server_answers_that_contact(
         (body["should_send"], body["reason"]) == (False, "stopped") for body in after
     ), after
     shell = forgotten.json()["contact"]["id"]
-    texts = rows(database_url, f"select text from messages where contact_id = {shell}")
+    texts = query_database(database_url, f"select text from messages where contact_id = {shell}")
     assert texts and all(text == "" or text.startswith("http") for (text,) in texts)
     assert anywhere(database_url, "Lillehammer") == []
     # Whatever it wrote after the forget belongs to a new contact, stopped from its start.
     assert {
         reason
-        for (reason,) in rows(
+        for (reason,) in query_database(
             database_url, "select stop_reason from contacts where external_id = '7001'"
         )
     } <= {"forgotten"}
@@ -362,8 +325,10 @@ def test_the_worker_blanks_old_texts_and_stats_and_the_audit_stay(
     finally:
         store.close()
     env = {"DMPILOT_DATABASE_URL": database_url, "DMPILOT_LOG_LEVEL": "warning"}
-    stats_before = json.loads(_ok(["stats", "--json"], env, tmp_path))
-    audit_before = json.loads(_ok(["audit", "--json", "--max-findings", "100000"], env, tmp_path))
+    stats_before = json.loads(cli_stdout(["stats", "--json"], env, tmp_path))
+    audit_before = json.loads(
+        cli_stdout(["audit", "--json", "--max-findings", "100000"], env, tmp_path)
+    )
     assert audit_before["totals"] == {finding.value: n for finding, n in planted.items()}
 
     retention = {**env, "DMPILOT_RETENTION_DAYS": "2"}
@@ -372,7 +337,9 @@ def test_the_worker_blanks_old_texts_and_stats_and_the_audit_stay(
     try:
         wait_until(
             lambda: (
-                rows(database_url, "select count(*) from messages where redacted_at is null")
+                query_database(
+                    database_url, "select count(*) from messages where redacted_at is null"
+                )
                 == [(0,)]
             ),
             60,
@@ -383,8 +350,10 @@ def test_the_worker_blanks_old_texts_and_stats_and_the_audit_stay(
         server.stop()
     assert "Traceback" not in worker.log_text() + server.log_text()
     assert anywhere(database_url, "from a fan") == []  # the synthetic fans' words
-    assert json.loads(_ok(["stats", "--json"], env, tmp_path)) == stats_before
-    audit_after = json.loads(_ok(["audit", "--json", "--max-findings", "100000"], env, tmp_path))
+    assert json.loads(cli_stdout(["stats", "--json"], env, tmp_path)) == stats_before
+    audit_after = json.loads(
+        cli_stdout(["audit", "--json", "--max-findings", "100000"], env, tmp_path)
+    )
     assert audit_after["totals"] == audit_before["totals"]
     assert audit_after["messages"] == audit_before["messages"]
 

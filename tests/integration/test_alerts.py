@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +16,6 @@ from sqlalchemy import select
 from contract.driver import Driver
 from dmpilot.bootstrap import bootstrap
 from dmpilot.brains import (
-    BrainError,
     BrainReply,
     BrainRequest,
     ProbeResult,
@@ -32,48 +30,24 @@ from dmpilot.domain.decision import Reason
 from dmpilot.domain.delivery import DeliveryMode, RetryPolicy
 from dmpilot.domain.guard import GuardConfig
 from dmpilot.domain.inbound import Inbound, InboundKind
-from dmpilot.runtime import SystemRandom
 from dmpilot.store import Store
 from dmpilot.store.alerts import AlertBook, AlertRow
 from dmpilot.store.schema import events
 from dmpilot.worker import Worker
 from fakes.alert_receivers import FakeSMTP, FakeWebhook
-from fakes.manychat_api import DEFAULT_KEY, FakeManyChat
-from support import EngineHarness, FakeClock, engine_config, settings_for, text_inbound
+from fakes.manychat_api import FakeManyChat
+from support import (
+    Build,
+    EngineHarness,
+    FailingBrain,
+    FakeClock,
+    build_engine,
+    engine_config,
+    settings_for,
+    text_inbound,
+)
 
 PUBLIC_URL = "https://dm.example.com"
-
-
-@pytest.fixture(scope="module")
-def hook_server() -> Iterator[FakeWebhook]:
-    with FakeWebhook().serve() as fake:
-        yield fake
-
-
-@pytest.fixture
-def hook(hook_server: FakeWebhook) -> FakeWebhook:
-    hook_server.reset()
-    return hook_server
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-class FailingBrain:
-    """Every draft fails, as a provider's outage does."""
-
-    name = "failing"
-    checks_broadcast = False
-
-    async def generate(self, request: BrainRequest) -> BrainReply:
-        raise BrainError("APIStatusError: 529 overloaded")
-
-    async def probe(self, timeout_seconds: float) -> Any:
-        return ProbeResult.ok()
-
-    async def aclose(self) -> None: ...
 
 
 class CostlyBrain(ScriptedBrain):
@@ -85,9 +59,6 @@ class CostlyBrain(ScriptedBrain):
     async def generate(self, request: BrainRequest) -> BrainReply:
         reply = await super().generate(request)
         return BrainReply(reply.text, "claude-haiku-5-5", input_tokens=1_000_000)
-
-
-Build = Callable[..., tuple[EngineHarness, Worker]]
 
 
 @pytest.fixture
@@ -108,17 +79,15 @@ def build(store: Store, clock: FakeClock, hook: FakeWebhook) -> Build:
             "alert_timeout_seconds": 2,
             "public_url": PUBLIC_URL,
         } | settings
-        target = on or store
-        system = bootstrap(
-            settings_for(target.engine.url.render_as_string(hide_password=False), **values),
-            store=target,
-            brain=brain or ScriptedBrain(seed=1),
+        harness = build_engine(
+            on or store,
+            brain=brain,
             config=engine_config(**(config or {})),
             clock=clock,
-            random=SystemRandom(1),
-            senders=senders or {},
+            senders=senders,
+            settings=values,
         )
-        return EngineHarness(system), system.worker
+        return harness, harness.system.worker
 
     return make
 
@@ -299,35 +268,33 @@ async def test_a_fresh_install_never_alerts_about_silence(
 
 
 async def test_failed_and_unknown_deliveries_above_the_threshold_alert(
-    build: Build, hook: FakeWebhook, clock: FakeClock, manychat: FakeManyChat
+    build: Build,
+    hook: FakeWebhook,
+    clock: FakeClock,
+    manychat: FakeManyChat,
+    manychat_sender: ManyChatSender,
 ) -> None:
-    sender = ManyChatSender(DEFAULT_KEY, base_url=manychat.url, timeout_seconds=0.5)
-    try:
-        engine, worker = build(
-            senders={"manychat": sender},
-            config={
-                "delivery": DeliveryMode.PUSH,
-                "send_retry": RetryPolicy(max_attempts=1, base_seconds=1, max_seconds=1),
-                "min_send_gap": timedelta(0),
-            },
-            alert_delivery_failures=3,
-        )
-        manychat.reset(mode="status:400")
-        for n in range(2):
-            await engine.handle(text_inbound(f"d{n}", "hey! love your photos", clock.current))
-        assert await worker.run_once() == (2, 0)
-        assert await worker.run_chores() == {"alerts": 0}  # 2 failed: under the threshold
-        await engine.handle(text_inbound("d2", "hey! love your photos", clock.current))
-        assert await worker.run_once() == (1, 0)
-        assert await worker.run_chores() == {"alerts": 1}
-        (text,) = hook.texts
-        assert "3 deliveries failed or ended unknown in the last 30 min (3 failed, 0 unknown" in (
-            text
-        )
-        clock.advance(minutes=31)  # out of the window: the incident is over
-        assert await worker.run_chores() == {"alerts": 0}
-    finally:
-        await sender.aclose()
+    engine, worker = build(
+        senders={"manychat": manychat_sender},
+        config={
+            "delivery": DeliveryMode.PUSH,
+            "send_retry": RetryPolicy(max_attempts=1, base_seconds=1, max_seconds=1),
+            "min_send_gap": timedelta(0),
+        },
+        alert_delivery_failures=3,
+    )
+    manychat.reset(mode="status:400")
+    for n in range(2):
+        await engine.handle(text_inbound(f"d{n}", "hey! love your photos", clock.current))
+    assert await worker.run_once() == (2, 0)
+    assert await worker.run_chores() == {"alerts": 0}  # 2 failed: under the threshold
+    await engine.handle(text_inbound("d2", "hey! love your photos", clock.current))
+    assert await worker.run_once() == (1, 0)
+    assert await worker.run_chores() == {"alerts": 1}
+    (text,) = hook.texts
+    assert "3 deliveries failed or ended unknown in the last 30 min (3 failed, 0 unknown" in text
+    clock.advance(minutes=31)  # out of the window: the incident is over
+    assert await worker.run_chores() == {"alerts": 0}
 
 
 async def test_turns_failing_repeatedly_alert(

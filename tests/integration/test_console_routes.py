@@ -117,11 +117,6 @@ class Console:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def system(store: Store, database_url: str, clock: FakeClock) -> System:
     return make_system(store, database_url, clock)
 

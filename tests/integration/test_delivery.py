@@ -4,8 +4,6 @@ fake ManyChat Public API on loopback. Time is an injected clock: nothing sleeps.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,28 +12,15 @@ from sqlalchemy import select
 from dmpilot.brains import BrainError, BrainReply, BrainRequest, ScriptedBrain
 from dmpilot.channels.manychat_api import ManyChatSender
 from dmpilot.domain.decision import Action, Reason
-from dmpilot.domain.delivery import DeliveryMode, RetryPolicy
+from dmpilot.domain.delivery import DeliveryMode
 from dmpilot.personas import load_persona
 from dmpilot.store import Store
 from dmpilot.store.schema import deliveries, events
 from dmpilot.worker import Worker
-from fakes.manychat_api import DEFAULT_KEY, FakeManyChat
-from support import EngineHarness, FakeClock, build_engine, engine_config, pause, text_inbound
+from fakes.manychat_api import FakeManyChat
+from support import Build, EngineHarness, FakeClock, build_push_engine, pause, text_inbound
 
-KEY = DEFAULT_KEY
 PERSONA = load_persona()
-
-
-@pytest.fixture
-async def sender(manychat: FakeManyChat) -> AsyncIterator[ManyChatSender]:
-    opened = ManyChatSender(KEY, base_url=manychat.url, timeout_seconds=0.5)
-    yield opened
-    await opened.aclose()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 class FlakyBrain:
@@ -72,29 +57,21 @@ class SlowBrain(FlakyBrain):
 
 
 @pytest.fixture
-def build(
-    store: Store, clock: FakeClock, sender: ManyChatSender
-) -> Callable[..., tuple[EngineHarness, Worker]]:
+def build(store: Store, clock: FakeClock, manychat_sender: ManyChatSender) -> Build:
     def make(
         mode: DeliveryMode = DeliveryMode.PUSH, brain: Any = None, persona: Any = PERSONA, **kw: Any
     ) -> tuple[EngineHarness, Worker]:
-        config = engine_config(
-            coalesce_seconds=kw.pop("coalesce", 2.0),
-            reply_budget_seconds=kw.pop("budget", 5.0),
-            delivery=mode,
-            min_send_gap=timedelta(0),
-            send_retry=RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=60),
-            **kw,
-        )
-        harness = build_engine(
+        return build_push_engine(
             store,
+            clock=clock,
+            senders={"manychat": manychat_sender},
             brain=brain,
             persona=persona,
-            config=config,
-            clock=clock,
-            senders={"manychat": sender},
+            mode=mode,
+            coalesce_seconds=kw.pop("coalesce", 2.0),
+            reply_budget_seconds=kw.pop("budget", 5.0),
+            **kw,
         )
-        return harness, Worker(harness.engine, concurrency=4)
 
     return make
 
@@ -107,7 +84,7 @@ def states(store: Store) -> list[str]:
 
 
 async def test_push_answers_queued_and_the_worker_sends_exactly_once(
-    build: Callable[..., tuple[EngineHarness, Worker]], manychat: FakeManyChat, clock: FakeClock
+    build: Build, manychat: FakeManyChat, clock: FakeClock
 ) -> None:
     engine, worker = build()
     ack = await engine.handle(text_inbound("1001", "hey! love your photos", clock.current))
@@ -122,7 +99,7 @@ async def test_push_answers_queued_and_the_worker_sends_exactly_once(
 
 
 async def test_a_burst_in_push_mode_gets_one_reply(
-    build: Callable[..., tuple[EngineHarness, Worker]], manychat: FakeManyChat, clock: FakeClock
+    build: Build, manychat: FakeManyChat, clock: FakeClock
 ) -> None:
     engine, worker = build()
     for word in ("hey", "i love your feed", "where was the last photo taken?"):
@@ -134,7 +111,7 @@ async def test_a_burst_in_push_mode_gets_one_reply(
 
 
 async def test_pacing_holds_a_reply_for_minutes(
-    build: Callable[..., tuple[EngineHarness, Worker]], manychat: FakeManyChat, clock: FakeClock
+    build: Build, manychat: FakeManyChat, clock: FakeClock
 ) -> None:
     persona = PERSONA.model_copy(update={"reply_delay_seconds": (120, 300)})
     engine, worker = build(persona=persona)
@@ -148,7 +125,7 @@ async def test_pacing_holds_a_reply_for_minutes(
 
 
 async def test_a_model_error_is_retried_later_and_answered_once(
-    build: Callable[..., tuple[EngineHarness, Worker]],
+    build: Build,
     manychat: FakeManyChat,
     clock: FakeClock,
     store: Store,
@@ -169,7 +146,7 @@ async def test_a_model_error_is_retried_later_and_answered_once(
 
 
 async def test_a_turn_that_keeps_failing_is_given_up(
-    build: Callable[..., tuple[EngineHarness, Worker]], manychat: FakeManyChat, clock: FakeClock
+    build: Build, manychat: FakeManyChat, clock: FakeClock
 ) -> None:
     engine, worker = build(brain=FlakyBrain(failures=100), turn_retry_attempts=2)
     await engine.handle(text_inbound("1005", "hello!", clock.current))
@@ -182,7 +159,7 @@ async def test_a_turn_that_keeps_failing_is_given_up(
 
 
 async def test_rate_limited_sends_are_retried_and_sent_once(
-    build: Callable[..., tuple[EngineHarness, Worker]], manychat: FakeManyChat, clock: FakeClock
+    build: Build, manychat: FakeManyChat, clock: FakeClock
 ) -> None:
     engine, worker = build()
     manychat.queue("status:429:7")
@@ -197,7 +174,7 @@ async def test_rate_limited_sends_are_retried_and_sent_once(
 
 
 async def test_an_ambiguous_send_is_unknown_and_never_repeated(
-    build: Callable[..., tuple[EngineHarness, Worker]],
+    build: Build,
     manychat: FakeManyChat,
     clock: FakeClock,
     store: Store,
@@ -214,7 +191,7 @@ async def test_an_ambiguous_send_is_unknown_and_never_repeated(
 
 
 async def test_an_opt_out_cancels_the_queued_reply_and_only_the_goodbye_goes_out(
-    build: Callable[..., tuple[EngineHarness, Worker]], manychat: FakeManyChat, clock: FakeClock
+    build: Build, manychat: FakeManyChat, clock: FakeClock
 ) -> None:
     persona = PERSONA.model_copy(update={"reply_delay_seconds": (600, 600)})
     engine, worker = build(persona=persona)
@@ -229,7 +206,7 @@ async def test_an_opt_out_cancels_the_queued_reply_and_only_the_goodbye_goes_out
 
 
 async def test_a_minor_cancels_everything_queued(
-    build: Callable[..., tuple[EngineHarness, Worker]], manychat: FakeManyChat, clock: FakeClock
+    build: Build, manychat: FakeManyChat, clock: FakeClock
 ) -> None:
     persona = PERSONA.model_copy(update={"reply_delay_seconds": (600, 600)})
     engine, worker = build(persona=persona)
@@ -244,7 +221,7 @@ async def test_a_minor_cancels_everything_queued(
 
 
 async def test_the_kill_switch_cancels_queued_replies(
-    build: Callable[..., tuple[EngineHarness, Worker]],
+    build: Build,
     manychat: FakeManyChat,
     clock: FakeClock,
     store: Store,
@@ -261,7 +238,7 @@ async def test_the_kill_switch_cancels_queued_replies(
 
 
 async def test_the_24_hour_window_is_never_passed(
-    build: Callable[..., tuple[EngineHarness, Worker]],
+    build: Build,
     manychat: FakeManyChat,
     clock: FakeClock,
     store: Store,
@@ -277,7 +254,7 @@ async def test_the_24_hour_window_is_never_passed(
 
 
 async def test_hybrid_answers_inline_when_the_turn_is_quick(
-    build: Callable[..., tuple[EngineHarness, Worker]],
+    build: Build,
     manychat: FakeManyChat,
     clock: FakeClock,
     store: Store,
@@ -293,7 +270,7 @@ async def test_hybrid_answers_inline_when_the_turn_is_quick(
 
 
 async def test_hybrid_defers_a_slow_turn_and_pushes_it_once(
-    build: Callable[..., tuple[EngineHarness, Worker]],
+    build: Build,
     manychat: FakeManyChat,
     clock: FakeClock,
     store: Store,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Row, Select, func, select
 
 from contract.driver import Driver
-from dmpilot.brains import Brain, BrainError, BrainReply, BrainRequest, ProbeResult, ScriptedBrain
+from dmpilot.brains import Brain, BrainReply, BrainRequest, ScriptedBrain
 from dmpilot.domain.decision import Action, Decision, Reason
 from dmpilot.domain.guard import GuardConfig
 from dmpilot.domain.persona import Persona
@@ -21,6 +21,7 @@ from dmpilot.store import Store
 from dmpilot.store.schema import contacts, events, messages
 from support import (
     EngineHarness,
+    FailingBrain,
     FakeClock,
     build_engine,
     control,
@@ -32,19 +33,6 @@ from support import (
 
 PERSONA = load_persona()
 Ts = TypeVarTuple("Ts")
-
-
-class FailingBrain:
-    name = "failing"
-    checks_broadcast = True
-
-    async def generate(self, request: BrainRequest) -> BrainReply:
-        raise BrainError("529 overloaded")
-
-    async def probe(self, timeout_seconds: float) -> ProbeResult:
-        return ProbeResult.ok()
-
-    async def aclose(self) -> None: ...
 
 
 class CrashingBrain(FailingBrain):
@@ -69,11 +57,6 @@ def config(
     coalesce: float = 0.0, budget: float = 5.0, guard: GuardConfig | None = None
 ) -> EngineConfig:
     return engine_config(coalesce_seconds=coalesce, reply_budget_seconds=budget, guard=guard)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

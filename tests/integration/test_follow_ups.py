@@ -4,7 +4,7 @@ ManyChatSender against a fake ManyChat API. Time is an injected clock: nothing s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from dmpilot.domain.commands import (
     TakeOver,
 )
 from dmpilot.domain.contacts import ContactRef
-from dmpilot.domain.delivery import CancelReason, DeliveryMode, RetryPolicy
+from dmpilot.domain.delivery import CancelReason, DeliveryMode
 from dmpilot.domain.follow_ups import FollowUpCancel, FollowUpState, NudgeOutcome
 from dmpilot.domain.persona import Persona
 from dmpilot.domain.prompt import Purpose
@@ -32,13 +32,13 @@ from dmpilot.store import Store
 from dmpilot.store.reads.console import MessageEntry
 from dmpilot.store.schema import contacts, deliveries, events, follow_ups, link_tokens, turns
 from dmpilot.worker import Worker
-from fakes.manychat_api import DEFAULT_KEY, FakeManyChat
+from fakes.manychat_api import FakeManyChat
 from support import (
+    Build,
     EngineHarness,
     FakeClock,
     RecordingBrain,
-    build_engine,
-    engine_config,
+    build_push_engine,
     pause,
     text_inbound,
 )
@@ -49,8 +49,6 @@ NUDGING = EXAMPLE.model_copy(
     update={"stages": [s.model_copy(update={"follow_up_hours": 20.0}) for s in EXAMPLE.stages]}
 )
 NUDGE_LINES = set(EXAMPLE.nudge_lines["en"])
-
-Build = Callable[..., tuple[EngineHarness, Worker]]
 
 
 class NudgeBrain:
@@ -80,39 +78,21 @@ class NudgeBrain:
 
 
 @pytest.fixture
-async def sender(manychat: FakeManyChat) -> AsyncIterator[ManyChatSender]:
-    opened = ManyChatSender(DEFAULT_KEY, base_url=manychat.url, timeout_seconds=0.5)
-    yield opened
-    await opened.aclose()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def build(store: Store, clock: FakeClock, sender: ManyChatSender) -> Build:
+def build(store: Store, clock: FakeClock, manychat_sender: ManyChatSender) -> Build:
     def make(
         mode: DeliveryMode = DeliveryMode.PUSH,
         persona: Persona = NUDGING,
         brain: Any = None,
         senders: dict[str, Any] | None = None,
     ) -> tuple[EngineHarness, Worker]:
-        config = engine_config(
-            delivery=mode,
-            min_send_gap=timedelta(0),
-            send_retry=RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=60),
-        )
-        harness = build_engine(
+        return build_push_engine(
             store,
+            clock=clock,
+            senders={"manychat": manychat_sender} if senders is None else senders,
             brain=brain,
             persona=persona,
-            config=config,
-            clock=clock,
-            senders={"manychat": sender} if senders is None else senders,
+            mode=mode,
         )
-        return harness, Worker(harness.engine, concurrency=4)
 
     return make
 
@@ -122,6 +102,16 @@ async def reply_to(
 ) -> None:
     """The contact writes; the worker answers and sends the reply."""
     await engine.handle(text_inbound(subscriber, f"{text} love your photos", clock.current))
+    await worker.run_once()
+
+
+async def reply_then_nudge(
+    engine: EngineHarness, worker: Worker, clock: FakeClock, subscriber: str
+) -> None:
+    """The contact writes and is answered, then stays quiet just past NUDGING's 20 hours,
+    when the worker runs once more: the follow-up is due."""
+    await reply_to(engine, worker, clock, subscriber)
+    clock.advance(hours=20, seconds=1)
     await worker.run_once()
 
 
@@ -201,9 +191,7 @@ async def test_the_console_shows_the_nudge_as_an_outbound_message_of_its_kind(
     build: Build, clock: FakeClock, store: Store
 ) -> None:
     engine, worker = build()
-    await reply_to(engine, worker, clock, "1051")
-    clock.advance(hours=20, seconds=1)
-    await worker.run_once()
+    await reply_then_nudge(engine, worker, clock, "1051")
     with store.reading() as reads:
         page = reads.console_timeline(contact_id(store, "1051"))
     outbound = [e for e in page.entries if isinstance(e, MessageEntry) and e.direction == "out"]
@@ -385,9 +373,7 @@ async def test_at_most_max_nudges_per_conversation(
     build: Build, manychat: FakeManyChat, clock: FakeClock, store: Store
 ) -> None:
     engine, worker = build()
-    await reply_to(engine, worker, clock, "2201")
-    clock.advance(hours=20, seconds=1)
-    await worker.run_once()  # the one nudge
+    await reply_then_nudge(engine, worker, clock, "2201")  # the one nudge
     clock.advance(hours=1)
     await reply_to(engine, worker, clock, "2201", "oh hi again!")  # answered, and replied to
     assert [reason for reason, _ in cancels(store)] == [FollowUpCancel.MAX_NUDGES.value]
@@ -426,9 +412,7 @@ async def test_the_audit_takes_a_nudge_for_a_follow_up_not_a_double_reply(
     build: Build, clock: FakeClock, store: Store
 ) -> None:
     engine, worker = build()
-    await reply_to(engine, worker, clock, "2401")
-    clock.advance(hours=20, seconds=1)
-    await worker.run_once()
+    await reply_then_nudge(engine, worker, clock, "2401")
     with store.reading() as reads:
         report = run_audit(reads, NUDGING, clock.current, links=engine.engine.links)
     assert report.totals[Finding.DOUBLE_REPLY] == 0
@@ -526,9 +510,7 @@ async def test_drafts_refused_by_every_check_give_way_to_the_persona_lines(
 ) -> None:
     brain = NudgeBrain(text="hey!! check out www.other-shop.com for a deal")
     engine, worker = build(brain=brain)
-    await reply_to(engine, worker, clock, "4101")
-    clock.advance(hours=20, seconds=1)
-    await worker.run_once()
+    await reply_then_nudge(engine, worker, clock, "4101")
     assert brain.nudge_calls == 3  # every draft refused (a foreign link)
     _, nudge = manychat.delivered_texts("4101")
     assert nudge in NUDGE_LINES

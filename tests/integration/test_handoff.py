@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,18 +14,18 @@ from dmpilot.channels.manychat_api import ManyChatSender
 from dmpilot.domain.commands import HandBack, ResetContact, SendAsHuman, StopContact, TakeOver
 from dmpilot.domain.contacts import ActionOutcome, ContactRef, ContactStatus
 from dmpilot.domain.decision import Action, Reason
-from dmpilot.domain.delivery import DeliveryMode, RetryPolicy
+from dmpilot.domain.delivery import DeliveryMode
 from dmpilot.personas import load_persona
 from dmpilot.store import Store
 from dmpilot.store.schema import contacts, deliveries, events, messages
 from dmpilot.worker import Worker
-from fakes.manychat_api import DEFAULT_KEY, FakeManyChat
+from fakes.manychat_api import FakeManyChat
 from support import (
+    Build,
     EngineHarness,
     FakeClock,
     RecordingBrain,
-    build_engine,
-    engine_config,
+    build_push_engine,
     pause,
     text_inbound,
 )
@@ -35,44 +34,24 @@ PERSONA = load_persona()
 
 
 @pytest.fixture
-async def sender(manychat: FakeManyChat) -> AsyncIterator[ManyChatSender]:
-    opened = ManyChatSender(DEFAULT_KEY, base_url=manychat.url, timeout_seconds=0.5)
-    yield opened
-    await opened.aclose()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def brain() -> RecordingBrain:
     return RecordingBrain()
 
 
-Build = Callable[..., tuple[EngineHarness, Worker]]
-
-
 @pytest.fixture
-def build(store: Store, clock: FakeClock, sender: ManyChatSender, brain: RecordingBrain) -> Build:
-    def make(mode: DeliveryMode = DeliveryMode.PUSH, **kw: Any) -> tuple[EngineHarness, Worker]:
-        config = engine_config(
-            coalesce_seconds=0.0,
-            delivery=mode,
-            min_send_gap=timedelta(0),
-            send_retry=RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=60),
-            **kw,
-        )
-        harness = build_engine(
+def build(
+    store: Store, clock: FakeClock, manychat_sender: ManyChatSender, brain: RecordingBrain
+) -> Build:
+    def make(mode: DeliveryMode = DeliveryMode.PUSH, **config: Any) -> tuple[EngineHarness, Worker]:
+        return build_push_engine(
             store,
+            clock=clock,
+            senders={"manychat": manychat_sender},
             brain=brain,
             persona=PERSONA,
-            config=config,
-            clock=clock,
-            senders={"manychat": sender},
+            mode=mode,
+            **config,
         )
-        return harness, Worker(harness.engine, concurrency=4)
 
     return make
 

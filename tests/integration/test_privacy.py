@@ -18,7 +18,6 @@ from sqlalchemy import Date, DateTime, ForeignKey, Table, func, insert, select, 
 from dmpilot.audit import run_audit
 from dmpilot.audit.synthetic import generate
 from dmpilot.bootstrap import System, bootstrap
-from dmpilot.brains import ScriptedBrain
 from dmpilot.domain.channel_events import ChannelEvent, ChannelEventKind
 from dmpilot.domain.commands import (
     ForgetContact,
@@ -36,7 +35,6 @@ from dmpilot.domain.inbound import Inbound, InboundKind
 from dmpilot.domain.privacy import FORGOTTEN_PREFIX, ForgetResult
 from dmpilot.engine.privacy import apply_retention
 from dmpilot.personas import load_persona
-from dmpilot.runtime import SystemRandom
 from dmpilot.store import Store
 from dmpilot.store.privacy.export import contact_tables, export_bytes
 from dmpilot.store.privacy.forget import FORGET_COVERS
@@ -55,7 +53,7 @@ from dmpilot.store.schema import (
     privacy,
     tombstones,
 )
-from support import FakeClock, engine_config, settings_for
+from support import FakeClock, build_engine, engine_config, settings_for
 
 PERSONA = load_persona()
 EXTERNAL = "ig-forget-8812345"
@@ -90,17 +88,16 @@ class RecordingSender:
 
 def build(store: Store, clock: FakeClock, **settings: Any) -> tuple[System, RecordingSender]:
     sender = RecordingSender()
-    system = bootstrap(
-        settings_for(store.engine.url.render_as_string(hide_password=False), **settings),
-        store=store,
-        brain=ScriptedBrain(seed=7),
+    harness = build_engine(
+        store,
         persona=PERSONA,
         config=engine_config(delivery=DeliveryMode.PUSH, min_send_gap=timedelta(0)),
         clock=clock,
-        random=SystemRandom(7),
         senders={"manychat": sender, "instagram": sender},
+        seed=7,
+        settings=settings,
     )
-    return system, sender
+    return harness.system, sender
 
 
 def message(text: str, at: datetime, contact: str = EXTERNAL, channel: str = "manychat") -> Inbound:
@@ -113,11 +110,6 @@ def message(text: str, at: datetime, contact: str = EXTERNAL, channel: str = "ma
         contact_name=NAME if contact == EXTERNAL else "Other Fan",
         contact_username=USERNAME if contact == EXTERNAL else "other_fan",
     )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -64,11 +64,6 @@ class ConfigOverrides(TypedDict, total=False):
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def build(store: Store, clock: FakeClock) -> Iterator[Callable[..., EngineHarness]]:
     def make(
         brain: Brain | None = None,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from dmpilot.domain.decision import ContactState
 from dmpilot.domain.follow_ups import (
@@ -20,8 +19,9 @@ from dmpilot.domain.follow_ups import (
     plan_follow_up,
 )
 from dmpilot.domain.persona import MAX_FOLLOW_UP_HOURS, Persona
-from dmpilot.personas import PersonaError, bundled_persona_path, load_persona
+from dmpilot.personas import PersonaError, load_persona
 from dmpilot.personas.check import Severity, check_persona_file
+from support import example_persona_data, write_persona
 
 T0 = datetime(2026, 11, 1, 12, 0, 0)
 EXAMPLE = load_persona()  # warm, hot and pitched nudge after 20 hours; cold never
@@ -126,24 +126,13 @@ def test_a_due_follow_up_is_dropped_with_its_reason(
 # -- the persona's settings ------------------------------------------------------------------
 
 
-def _example() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(bundled_persona_path().read_text(encoding="utf-8"))
-    return data
-
-
-def _write(tmp_path: Path, data: object) -> Path:
-    path = tmp_path / "persona.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
-
-
 @pytest.mark.parametrize("hours", [24, 23.5, 0, -1])
 def test_a_follow_up_outside_the_window_is_refused_with_a_clear_message(
     tmp_path: Path, hours: float
 ) -> None:
-    data = _example()
+    data = example_persona_data()
     data["stages"][1]["follow_up_hours"] = hours
-    path = _write(tmp_path, data)
+    path = write_persona(tmp_path, data)
     with pytest.raises(PersonaError, match="Meta's 24-hour messaging window"):
         load_persona(path)
     persona, problems = check_persona_file(path)
@@ -155,17 +144,19 @@ def test_a_follow_up_outside_the_window_is_refused_with_a_clear_message(
 
 
 def test_the_longest_follow_up_still_inside_the_window_loads(tmp_path: Path) -> None:
-    data = _example()
+    data = example_persona_data()
     data["stages"][1]["follow_up_hours"] = MAX_FOLLOW_UP_HOURS
-    assert load_persona(_write(tmp_path, data)).follow_up_hours("warm") == MAX_FOLLOW_UP_HOURS
+    assert (
+        load_persona(write_persona(tmp_path, data)).follow_up_hours("warm") == MAX_FOLLOW_UP_HOURS
+    )
 
 
 def test_follow_ups_without_guidance_need_lines_in_every_language(tmp_path: Path) -> None:
-    data = _example()
+    data = example_persona_data()
     data["nudge_guidance"] = ""
     del data["nudge_lines"]["fr"]
     data["nudge_lines"]["en"].append("see it here: https://example.com/lena-presets")
-    persona, problems = check_persona_file(_write(tmp_path, data))
+    persona, problems = check_persona_file(write_persona(tmp_path, data))
     assert persona is None
     errors = {p.field: p.message for p in problems if p.severity is Severity.ERROR}
     assert "without nudge_guidance" in errors["nudge_lines.fr"]
@@ -174,7 +165,7 @@ def test_follow_ups_without_guidance_need_lines_in_every_language(tmp_path: Path
 
 def test_a_persona_without_follow_up_settings_never_nudges() -> None:
     """Off by default: a persona written before follow-ups keeps behaving as it did."""
-    data = _example()
+    data = example_persona_data()
     for stage in data["stages"]:
         stage.pop("follow_up_hours", None)
     for field in ("max_nudges", "nudge_guidance", "nudge_lines"):

@@ -1,27 +1,15 @@
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from dmpilot.personas import bundled_persona_path, load_persona
+from dmpilot.personas import load_persona
 from dmpilot.personas.check import (
     PersonaProblem,
     Severity,
     check_persona,
     check_persona_file,
 )
-
-
-def _example() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(bundled_persona_path().read_text(encoding="utf-8"))
-    return data
-
-
-def _write(tmp_path: Path, data: object) -> Path:
-    path = tmp_path / "persona.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
+from support import example_persona_data, write_persona
 
 
 def _at(problems: list[PersonaProblem], severity: Severity) -> dict[str, str]:
@@ -36,13 +24,13 @@ def test_the_bundled_example_has_no_error() -> None:
 
 
 def test_a_file_with_several_problems_reports_all_of_them_at_once(tmp_path: Path) -> None:
-    data = _example()
+    data = example_persona_data()
     del data["exits"]["fr"]  # a listed language without exits
     data["disclosure"]["en"][1] = "good question! i'm an AI assistant"  # whose?
     data["exits"]["de"] = ["ich muss jetzt leider los, bis bald"]  # not in languages
     data["stages"][0]["max_replies"] = "three"  # a type error
     data["stages"][2]["name"] = "closing"  # reserved
-    persona, problems = check_persona_file(_write(tmp_path, data))
+    persona, problems = check_persona_file(write_persona(tmp_path, data))
     assert persona is None
     errors = _at(problems, Severity.ERROR)
     assert "add at least one line under exits.fr" in errors["exits.fr"]
@@ -55,14 +43,14 @@ def test_a_file_with_several_problems_reports_all_of_them_at_once(tmp_path: Path
 
 
 def test_coverage_is_checked_even_when_the_loader_would_accept_the_file(tmp_path: Path) -> None:
-    data = _example()
+    data = example_persona_data()
     data["opt_out_goodbye"] = {"en": "of course, sorry to bother you!"}
     data["disclosure"]["fr"] = ["je suis une vraie personne, promis, c'est Lena"]
     data["disclosure"]["en"] = ["i'm an AI helping Lena, see www.lena.com"]
     data["exits"]["en"][0] = " ok i have to run now, see you soon! "
     data["exits"]["fr"][0] = "i have to go now, it was really lovely talking with you"
     data["link"]["budget"] = 0
-    path = _write(tmp_path, data)
+    path = write_persona(tmp_path, data)
     load_persona(path)  # the loader sees nothing wrong
     persona, problems = check_persona_file(path)
     assert persona is not None
@@ -80,9 +68,9 @@ def test_coverage_is_checked_even_when_the_loader_would_accept_the_file(tmp_path
 
 @pytest.mark.parametrize("silent", [None, ""])
 def test_a_null_opt_out_goodbye_is_accepted_as_silence(tmp_path: Path, silent: str | None) -> None:
-    data = _example()
+    data = example_persona_data()
     data["opt_out_goodbye"]["fr"] = silent
-    persona, problems = check_persona_file(_write(tmp_path, data))
+    persona, problems = check_persona_file(write_persona(tmp_path, data))
     assert persona is not None
     assert not persona.opt_out_goodbye["fr"]  # "" (or None once the loader takes null): silence
     assert _at(problems, Severity.ERROR) == {}
@@ -90,13 +78,13 @@ def test_a_null_opt_out_goodbye_is_accepted_as_silence(tmp_path: Path, silent: s
 
 
 def test_a_language_without_a_phrase_bank_uses_the_built_in_lines(tmp_path: Path) -> None:
-    data = _example()
+    data = example_persona_data()
     data["languages"] = ["en", "fr", "es"]
     data["exits"]["es"] = ["me tengo que ir, ¡gracias por la charla!"]
     data["disclosure"]["es"] = ["soy un asistente de IA que responde por Lena"]
     data["opt_out_goodbye"]["es"] = "claro, perdona la molestia. ¡cuídate!"
     data["forbidden"]["es"] = ["garantizado"]
-    persona, problems = check_persona_file(_write(tmp_path, data))
+    persona, problems = check_persona_file(write_persona(tmp_path, data))
     assert persona is not None
     assert _at(problems, Severity.ERROR) == {}
     assert _at(problems, Severity.INFO)["phrases.es"] == "scripted brain: built-in lines for es"

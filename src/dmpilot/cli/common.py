@@ -109,6 +109,11 @@ def find_contact(system: System, text: str) -> ContactInfo:
     return found
 
 
+def contact_name(contact: ContactInfo) -> str:
+    """A contact as every command names it: its channel id, and its @username if known."""
+    return contact.external_id + (f" (@{contact.username})" if contact.username else "")
+
+
 def invocation() -> str:
     """How to call dmpilot again from this shell: `dmpilot` when it is on the PATH, else
     the path it was just called by (.venv/bin/dmpilot), else `python -m dmpilot`."""

@@ -14,6 +14,7 @@ from dmpilot.cli.common import (
     ContactArgument,
     app,
     console,
+    contact_name,
     fail,
     find_contact,
     open_system,
@@ -33,12 +34,8 @@ def _act(
     ref = ContactRef.parse(f"id:{found.id}")
     result = asyncio.run(system.engine.handle(command(ref, operator())))
     if result.outcome is ActionOutcome.REFUSED:
-        fail(f"{_name(found)}: {result.detail}", code=1)
+        fail(f"{contact_name(found)}: {result.detail}", code=1)
     return result.contact or found, result
-
-
-def _name(contact: ContactInfo) -> str:
-    return contact.external_id + (f" (@{contact.username})" if contact.username else "")
 
 
 @app.command()
@@ -47,12 +44,12 @@ def handoff(contact: ContactArgument) -> None:
     DMPILOT_HANDOFF_HOURS pass). Its messages are still stored."""
     found, result = _act(contact, TakeOver)
     if result.outcome is ActionOutcome.ALREADY:
-        console.print(f"{_name(found)} is already with {found.handoff_by}", highlight=False)
+        console.print(f"{contact_name(found)} is already with {found.handoff_by}", highlight=False)
         return
     until = f"{found.handoff_until:%Y-%m-%d %H:%M} UTC" if found.handoff_until else "?"
     console.print(
-        f"[bold yellow]handed off[/]: {_name(found)} — the bot is silent for it until {until} "
-        "or `dmpilot handback`",
+        f"[bold yellow]handed off[/]: {contact_name(found)} — the bot is silent for it "
+        f"until {until} or `dmpilot handback`",
         highlight=False,
     )
 
@@ -63,10 +60,10 @@ def handback(contact: ContactArgument) -> None:
     person wrote in its context."""
     found, result = _act(contact, HandBack)
     if result.outcome is ActionOutcome.ALREADY:
-        console.print(f"{_name(found)} was not handed off; nothing changed", highlight=False)
+        console.print(f"{contact_name(found)} was not handed off; nothing changed", highlight=False)
         return
     console.print(
-        f"[bold green]handed back[/]: the bot answers {_name(found)} again", highlight=False
+        f"[bold green]handed back[/]: the bot answers {contact_name(found)} again", highlight=False
     )
 
 
@@ -95,8 +92,8 @@ def say(
         )
         return
     console.print(
-        f"[bold green]queued[/]: delivery {result.delivery_id} to {_name(found)} (the bot is "
-        "silent for it until `dmpilot handback`)",
+        f"[bold green]queued[/]: delivery {result.delivery_id} to {contact_name(found)} "
+        "(the bot is silent for it until `dmpilot handback`)",
         highlight=False,
     )
 
@@ -106,9 +103,11 @@ def stop(contact: ContactArgument) -> None:
     """Stop a contact for good: nothing more is sent to it, whatever it writes."""
     found, result = _act(contact, StopContact)
     if result.outcome is ActionOutcome.ALREADY:
-        console.print(f"{_name(found)} was already stopped ({found.stop_reason})", highlight=False)
+        console.print(
+            f"{contact_name(found)} was already stopped ({found.stop_reason})", highlight=False
+        )
         return
-    console.print(f"[bold red]stopped[/]: {_name(found)}", highlight=False)
+    console.print(f"[bold red]stopped[/]: {contact_name(found)}", highlight=False)
 
 
 @app.command()
@@ -117,9 +116,9 @@ def reset(contact: ContactArgument) -> None:
     Never for a minor or an opt-out."""
     found, result = _act(contact, ResetContact)
     if result.outcome is ActionOutcome.ALREADY:
-        console.print(f"{_name(found)} is not stopped; nothing to reset", highlight=False)
+        console.print(f"{contact_name(found)} is not stopped; nothing to reset", highlight=False)
         return
     console.print(
-        f"[bold green]reset[/]: {_name(found)} starts the funnel over with its next message",
+        f"[bold green]reset[/]: {contact_name(found)} starts the funnel over with its next message",
         highlight=False,
     )

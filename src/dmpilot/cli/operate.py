@@ -14,6 +14,7 @@ from dmpilot.cli.common import (
     ContactArgument,
     app,
     console,
+    contact_name,
     fail,
     find_contact,
     open_system,
@@ -57,7 +58,7 @@ def convert(
     system = open_system()
     found = find_contact(system, contact)
     result = asyncio.run(system.engine.handle(MarkConverted(ContactRef.parse(contact), "cli")))
-    name = f"{found.external_id}" + (f" (@{found.username})" if found.username else "")
+    name = contact_name(found)
     if result.outcome is ConvertOutcome.ALREADY:
         console.print(f"{name} was already marked converted; nothing changed", highlight=False)
     elif result.outcome is ConvertOutcome.STOPPED:

@@ -15,6 +15,7 @@ from dmpilot.cli.common import (
     ContactArgument,
     app,
     console,
+    contact_name,
     fail,
     find_contact,
     open_system,
@@ -31,9 +32,10 @@ STDOUT = "-"
 
 
 def _name(contact: ContactInfo) -> str:
+    # A forgotten contact's channel id is a placeholder, no one's: name it by its row.
     if contact.external_id.startswith(FORGOTTEN_PREFIX):
         return f"id:{contact.id} (forgotten)"
-    return f"{contact.external_id}{f' (@{contact.username})' if contact.username else ''}"
+    return contact_name(contact)
 
 
 @app.command()

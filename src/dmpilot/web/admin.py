@@ -22,8 +22,15 @@ from dmpilot.domain.commands import (
     StopContact,
     TakeOver,
 )
-from dmpilot.domain.contacts import ActionOutcome, ContactRef, ConvertOutcome
+from dmpilot.domain.contacts import (
+    ActionOutcome,
+    ContactActionResult,
+    ContactInfo,
+    ContactRef,
+    ConvertOutcome,
+)
 from dmpilot.domain.delivery import DeliveryState
+from dmpilot.domain.privacy import ForgetResult
 from dmpilot.engine.core import ContactAction
 from dmpilot.store import ReadUnit
 from dmpilot.store.alerts import AlertBook
@@ -97,13 +104,10 @@ async def converted(request: Request, system: SystemDep) -> dict[str, Any]:
         ConvertedRequest,
         'send {"subscriber_id": "<ManyChat subscriber id, @username or id:<n>>"}',
     )
-    try:
-        ref = ContactRef.parse(str(body.subscriber_id))
-    except ValueError as exc:
-        raise ApiError(422, str(exc)) from exc
+    ref = _ref(body.subscriber_id)
     result = await system.engine.handle(MarkConverted(ref, "http"))
     if result.contact is None:
-        raise ApiError(404, f"no contact {str(ref)!r}: give a subscriber id, @username or id:<n>")
+        raise _no_contact(ref)
     stopped = result.outcome is ConvertOutcome.STOPPED
     return {
         "converted": True,
@@ -136,17 +140,24 @@ def _ref(value: str | int) -> ContactRef:
         raise ApiError(422, str(exc)) from exc
 
 
-async def _act(system: System, command: ContactAction) -> dict[str, Any]:
-    """One action on one contact: 404 if no contact matches, 409 with the reason when it may
-    not be done to this contact."""
-    result = await system.engine.handle(command)
-    contact = result.contact
-    if contact is None:
-        raise ApiError(
-            404, f"no contact {str(command.contact)!r}: give a subscriber id, @username or id:<n>"
-        )
+def _no_contact(ref: ContactRef) -> ApiError:
+    return ApiError(404, f"no contact {str(ref)!r}: give a subscriber id, @username or id:<n>")
+
+
+def _done_to(result: ContactActionResult | ForgetResult, ref: ContactRef) -> ContactInfo:
+    """The contact an action was done to: 404 if no contact matches, 409 with the reason
+    when it may not be done to this contact."""
+    if result.contact is None:
+        raise _no_contact(ref)
     if result.outcome is ActionOutcome.REFUSED:
         raise ApiError(409, result.detail or "refused")
+    return result.contact
+
+
+async def _act(system: System, command: ContactAction) -> dict[str, Any]:
+    """One action on one contact, answered with the contact as it is now."""
+    result = await system.engine.handle(command)
+    contact = _done_to(result, command.contact)
     now = system.engine.clock.now()
     return {
         "outcome": result.outcome.value if result.outcome else None,
@@ -216,7 +227,7 @@ async def export(
 
     exported = await system.read(work)
     if exported is None:
-        raise ApiError(404, f"no contact {str(ref)!r}: give a subscriber id, @username or id:<n>")
+        raise _no_contact(ref)
     contact_id, document = exported
     return Response(
         export_bytes(document),
@@ -235,11 +246,7 @@ async def forget(request: Request, system: SystemDep) -> dict[str, Any]:
     body = await read_model(request, ContactRequest, _CONTACT_HINT)
     ref = _ref(body.contact)
     result = await system.engine.handle(ForgetContact(ref, "http"))
-    contact = result.contact
-    if contact is None:
-        raise ApiError(404, f"no contact {str(ref)!r}: give a subscriber id, @username or id:<n>")
-    if result.outcome is ActionOutcome.REFUSED:
-        raise ApiError(409, result.detail or "refused")
+    contact = _done_to(result, ref)
     now = system.engine.clock.now()
     return {
         "outcome": result.outcome.value if result.outcome else None,
