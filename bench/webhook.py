@@ -4,7 +4,7 @@
                             [--backends sqlite postgres] [--postgres URL]
     python bench/webhook.py --delivery push [--sends-per-second 20 100] [--send-latency-ms 50]
     python bench/webhook.py --soak 20000        # RSS while 20,000 messages are answered
-    python bench/webhook.py --scale 1 2 4       # serve --workers N on PostgreSQL
+    python bench/webhook.py --scale 1 2 4       # serve --workers N, SQLite and PostgreSQL
 
 The default compares, interleaved over several rounds (each round runs every server once,
 in a rotated order, each on a fresh database), on SQLite and on PostgreSQL:
@@ -791,41 +791,49 @@ def main_soak(args: argparse.Namespace) -> None:
 
 
 def main_scale(args: argparse.Namespace) -> None:
-    """dmpilot inline on PostgreSQL with `serve --workers N` for each N: req/s, p99 and the
-    connections the processes hold at the end of the run."""
-    if not postgres_answers(args.postgres):
-        sys.exit(f"PostgreSQL is not answering at {args.postgres}")
+    """dmpilot inline with `serve --workers N` for each N, on each backend: req/s, p99 and,
+    on PostgreSQL, the connections the processes hold at the end of the run."""
     import psycopg
     import sqlalchemy as sa
 
+    backends = [b for b in args.backends if b == "sqlite" or postgres_answers(args.postgres)]
     rows = []
     with tempfile.TemporaryDirectory(prefix="dmpilot-bench-") as tmp:
         workdir = Path(tmp)
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("DMPILOT_")}
-        for processes in args.scale:
-            with fresh_database("postgres", workdir, args.postgres) as database:
-                port = free_port()
-                url = f"http://127.0.0.1:{port}/webhooks/manychat"
-                command, env = server_command("inline", port, database, base_env, "")
-                command += ["--workers", str(processes)]
-                process = start(f"scale-{processes}", command, env, workdir)
-                try:
-                    wait_up(url, process)
-                    run_wrk(url, args.connections, 2, numeric_tag())  # warm-up
-                    rps, _, p99, _ = run_wrk(url, args.connections, args.duration, numeric_tag())
-                    name = sa.make_url(database).database
-                    libpq = sa.make_url(args.postgres).set(drivername="postgresql")
-                    with psycopg.connect(libpq.render_as_string(hide_password=False)) as conn:
-                        held = conn.execute(
-                            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
-                        ).fetchone()
-                finally:
-                    stop(process)
-            rows.append((processes, rps, p99, int(held[0]) if held else 0))
-    print(f"\nseveral processes: dmpilot inline on PostgreSQL, {args.connections} connections")
-    print(f"{'processes':>10}{'req/s':>8}{'p99 ms':>9}{'connections held':>18}")
-    for processes, rps, p99, held_count in rows:
-        print(f"{processes:>10}{rps:>8.0f}{p99:>9.1f}{held_count:>18}")
+        for backend in backends:
+            for processes in args.scale:
+                with fresh_database(backend, workdir, args.postgres) as database:
+                    port = free_port()
+                    url = f"http://127.0.0.1:{port}/webhooks/manychat"
+                    command, env = server_command("inline", port, database, base_env, "")
+                    command += ["--workers", str(processes)]
+                    process = start(f"scale-{backend}-{processes}", command, env, workdir)
+                    held: int | None = None
+                    try:
+                        wait_up(url, process)
+                        run_wrk(url, args.connections, 2, numeric_tag())  # warm-up
+                        rps, _, p99, _ = run_wrk(
+                            url, args.connections, args.duration, numeric_tag()
+                        )
+                        if backend == "postgres":
+                            name = sa.make_url(database).database
+                            admin = sa.make_url(args.postgres).set(drivername="postgresql")
+                            libpq = admin.render_as_string(hide_password=False)
+                            with psycopg.connect(libpq) as conn:
+                                row = conn.execute(
+                                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                    (name,),
+                                ).fetchone()
+                            held = int(row[0]) if row else 0
+                    finally:
+                        stop(process)
+                rows.append((backend, processes, rps, p99, held))
+    print(f"\nseveral processes: dmpilot inline, {args.connections} connections")
+    print(f"{'database':<10}{'processes':>10}{'req/s':>8}{'p99 ms':>9}{'connections held':>18}")
+    for backend, processes, rps, p99, held_count in rows:
+        shown = "-" if held_count is None else str(held_count)
+        print(f"{backend:<10}{processes:>10}{rps:>8.0f}{p99:>9.1f}{shown:>18}")
 
 
 def main() -> None:
@@ -849,7 +857,7 @@ def main() -> None:
         type=int,
         nargs="+",
         metavar="N",
-        help="dmpilot inline on PostgreSQL with serve --workers N, for each N",
+        help="dmpilot inline with serve --workers N, for each N (on --backends)",
     )
     parser.add_argument(
         "--servers",
