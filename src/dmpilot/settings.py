@@ -15,7 +15,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dmpilot.alerts.addresses import checked_address, checked_addresses, checked_webhook_url
+from dmpilot.alerts.addresses import (
+    checked_address,
+    checked_addresses,
+    checked_host,
+    checked_webhook_url,
+)
 from dmpilot.brains.models import DEFAULT_MODEL
 from dmpilot.domain.delivery import DeliveryMode
 from dmpilot.domain.persona import MAX_TYPING_SECONDS
@@ -253,9 +258,10 @@ class Settings(BaseSettings):
         variable = f"DMPILOT_{(info.field_name or '').upper()}"
         if not value:
             return None
-        plain = value.isascii() and value.isprintable() and " " not in value
-        if info.field_name == "alert_smtp_host" and not plain:
-            raise ValueError(f"{variable} is a host name, e.g. smtp.example.com")
+        if info.field_name == "alert_smtp_host":
+            return checked_host(variable, value)
+        if info.field_name == "alert_smtp_user" and not value.isprintable():
+            raise ValueError(f"{variable} holds a control character: give the SMTP user name")
         if info.field_name == "alert_smtp_from":
             return checked_address(variable, value)
         if info.field_name == "alert_smtp_to":

@@ -98,6 +98,9 @@ def test_dmpilot_alerts_test_reports_each_target(
         ("DMPILOT_ALERT_SMTP_TO", "ops@example.com", "need DMPILOT_ALERT_SMTP_HOST"),
         ("DMPILOT_ALERT_COOLDOWN_MINUTES", "0", "DMPILOT_ALERT_COOLDOWN_MINUTES"),
         ("DMPILOT_ALERT_SILENCE_HOURS", "-1", "DMPILOT_ALERT_SILENCE_HOURS"),
+        ("DMPILOT_ALERT_WEBHOOK_URL", "https://h/secret" + "a" * 100_000, "longer than 2048"),
+        ("DMPILOT_ALERT_SMTP_HOST", "http://secret@smtp.example.com", "host name or IP address"),
+        ("DMPILOT_ALERT_SMTP_USER", "secret\x01", "control character"),
     ],
 )
 def test_bad_alert_settings_are_one_line_errors(

@@ -152,3 +152,36 @@ def test_any_converted_reference_is_never_a_server_error(app: FastAPI, value: An
         app, "/admin/contacts/converted", json.dumps({"subscriber_id": value}).encode()
     )
     assert response.status_code in (200, 404, 422), (value, response.text)
+
+
+@pytest.mark.parametrize("path", ["forget", "stop", "handoff", "handback", "reset", "converted"])
+@pytest.mark.parametrize("spoiled", ["90\u000001", "9\ud80001", "9001\ud800", "90\x0101"])
+def test_a_reference_with_broken_text_is_refused_never_cleaned_into_another(
+    app: FastAPI, path: str, spoiled: str
+) -> None:
+    # Contact 9001 exists. Removing the NUL, the surrogate or the control character from
+    # the reference would name it: an action that cannot be undone must refuse instead.
+    body = {"subscriber": {"id": "9001", "name": "Sam"}, "last_input_text": "hey there"}
+    assert _post(app, "/webhooks/manychat", json.dumps(body).encode()).status_code == 200
+    field = "subscriber_id" if path == "converted" else "contact"
+    response = _post(app, f"/admin/contacts/{path}", json.dumps({field: spoiled}).encode())
+    assert response.status_code == 422, response.text
+    assert "control characters or broken text" in response.json()["error"]
+    export = asyncio.run(_get(app, "/admin/contacts/export?contact=9001"))
+    assert export.status_code == 200
+    assert export.json()["contact"]["stop_reason"] is None  # untouched
+
+
+@pytest.mark.parametrize("reason", ["\u0000", "\ud800\u0000"])
+def test_a_pause_reason_of_nothing_but_broken_text_is_refused(app: FastAPI, reason: str) -> None:
+    response = _post(app, "/admin/pause", json.dumps({"reason": reason}).encode())
+    assert response.status_code == 422, response.text
+    assert "reason" in response.text
+    status = asyncio.run(_get(app, "/admin/status"))
+    assert status.json()["paused"] is False
+
+
+async def _get(app: FastAPI, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dmpilot") as client:
+        return await client.get(path)

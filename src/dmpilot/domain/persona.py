@@ -52,7 +52,7 @@ class StageSpec(_Strict):
     examples: list[Exchange] = Field(default_factory=list)
     # After a reply in this stage, a contact quiet this many hours gets one nudge; None: no
     # follow-up after this stage's replies.
-    follow_up_hours: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    follow_up_hours: Annotated[float, Field(allow_inf_nan=False, strict=True)] | None = None
 
     @field_validator("follow_up_hours")
     @classmethod
@@ -152,7 +152,7 @@ class Persona(_Strict):
     # Follow-ups (stages' follow_up_hours): at most max_nudges per funnel cycle, written by
     # the model from nudge_guidance, or one of nudge_lines (also the fallback when every
     # draft fails a check, and what the scripted brain sends).
-    max_nudges: Annotated[int, Field(ge=0, le=3)] = 1
+    max_nudges: Annotated[int, Field(ge=0, le=3, strict=True)] = 1
     nudge_guidance: str = ""
     nudge_lines: dict[LanguageCode, list[str]] = Field(default_factory=dict)
 
@@ -259,8 +259,19 @@ class Persona(_Strict):
 
     def _follow_ups_consistent(self, url: str) -> None:
         for language, lines in self.nudge_lines.items():
+            if language not in self.languages:
+                raise ValueError(
+                    f"nudge_lines.{language}: '{language}' is not in 'languages' "
+                    f"{self.languages}; add it there or remove these lines"
+                )
             if any(url in line for line in lines):
                 raise ValueError(f"nudge_lines.{language}: a nudge must not carry the link")
+            too_long = [line for line in lines if len(line.split()) > self.max_words]
+            if too_long:
+                raise ValueError(
+                    f"nudge_lines.{language}: {len(too_long)} line(s) over max_words "
+                    f"({self.max_words}); a nudge is sent as written, so shorten them"
+                )
         nudging = [s.name for s in self.stages if s.follow_up_hours is not None]
         if not nudging or self.nudge_guidance.strip():
             return

@@ -4,10 +4,10 @@ other actions on one contact, deliveries."""
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from dmpilot.alerts.senders import describe_targets
 from dmpilot.bootstrap import System
@@ -30,6 +30,7 @@ from dmpilot.domain.contacts import (
     ConvertOutcome,
 )
 from dmpilot.domain.delivery import DeliveryState
+from dmpilot.domain.inbound import scrub
 from dmpilot.domain.privacy import ForgetResult
 from dmpilot.engine.core import ContactAction
 from dmpilot.store import ReadUnit
@@ -48,14 +49,20 @@ class ConvertedRequest(BaseModel):
     )
 
 
+# Free text an operator sends: lone surrogates and NUL removed, as for every webhook body.
+CleanText = Annotated[StrictStr, AfterValidator(scrub)]
+
+
 class PauseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: StrictStr = Field(min_length=1, max_length=500)
+    reason: CleanText = Field(min_length=1, max_length=500)
 
 
 @router.post("/pause")
 async def pause(request: Request, system: SystemDep) -> dict[str, Any]:
     body = await read_model(request, PauseRequest, 'send {"reason": "why you are pausing"}')
+    if not body.reason:
+        raise ApiError(422, 'the reason is empty; send {"reason": "why you are pausing"}')
     state = await system.engine.handle(Pause(body.reason.strip() or body.reason, "http"))
     return {"paused": state.paused, "reason": state.reason}
 
@@ -124,8 +131,8 @@ class ContactRequest(BaseModel):
 
 
 class SayRequest(ContactRequest):
-    text: StrictStr = Field(max_length=10_000, description="what a person sends")
-    key: StrictStr | None = Field(
+    text: CleanText = Field(max_length=10_000, description="what a person sends")
+    key: CleanText | None = Field(
         None, max_length=48, description="idempotency key: the same key never sends twice"
     )
 

@@ -56,13 +56,21 @@ ADMIN_BODY = (
 )
 
 
-async def read_json(request: Request, limit: int, expected: tuple[str, str] = WEBHOOK_BODY) -> Any:
+async def read_json(
+    request: Request,
+    limit: int,
+    expected: tuple[str, str] = WEBHOOK_BODY,
+    *,
+    clean: bool = True,
+) -> Any:
     """The request body as JSON, refusing oversized or malformed bodies with a clear 4xx.
 
     `expected` says what a body of this endpoint normally is and how to fix an oversized
-    one, so an admin call is not told about ManyChat.
+    one, so an admin call is not told about ManyChat. `clean=False` keeps every string as
+    sent, for a model that refuses what it cannot use (a contact reference is never
+    silently changed into another one).
     """
-    return decode_json(await read_body(request, limit, expected))
+    return decode_json(await read_body(request, limit, expected), clean=clean)
 
 
 async def read_body(request: Request, limit: int, expected: tuple[str, str]) -> bytes:
@@ -86,10 +94,12 @@ async def read_body(request: Request, limit: int, expected: tuple[str, str]) -> 
     return bytes(body)
 
 
-def decode_json(body: bytes) -> Any:
-    """JSON from a body, every string scrubbed (domain.inbound.scrub); a clear 400 if not."""
+def decode_json(body: bytes, *, clean: bool = True) -> Any:
+    """JSON from a body, every string scrubbed (domain.inbound.scrub) unless `clean` is
+    False; a clear 400 if it is not JSON."""
     try:
-        return scrub(json.loads(body))
+        decoded = json.loads(body)
+        return scrub(decoded) if clean else decoded
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"the body is not valid UTF-8 JSON: {exc.reason}") from exc
     except json.JSONDecodeError as exc:
@@ -101,8 +111,10 @@ def decode_json(body: bytes) -> Any:
 
 
 async def read_model(request: Request, model: type[M], hint: str, limit: int = 16 * 1024) -> M:
-    """A small admin body, validated into `model`; `hint` says what a good body looks like."""
-    payload = await read_json(request, limit, ADMIN_BODY)
+    """A small admin body, validated into `model`; `hint` says what a good body looks like.
+    Strings arrive as sent: the model's fields refuse or scrub (`CleanText`) what they
+    cannot store."""
+    payload = await read_json(request, limit, ADMIN_BODY, clean=False)
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

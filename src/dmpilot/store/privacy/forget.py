@@ -104,7 +104,9 @@ def forget(
         .with_for_update()
     ).one()
     if row.external_id.startswith(FORGOTTEN_PREFIX):
-        return ForgetResult(found, ActionOutcome.ALREADY)
+        # Read again under the lock: a forget that raced this one changed the row since.
+        now_found = find_contact(db, ContactRef.parse(f"id:{contact_id}")) or found
+        return ForgetResult(now_found, ActionOutcome.ALREADY)
     states = db.scalars(
         select(deliveries.c.state).where(deliveries.c.contact_id == contact_id).with_for_update()
     ).all()
