@@ -148,7 +148,11 @@ def test_three_workers_send_a_thousand_deliveries_exactly_once(
     )
     workers = [WorkerProcess(tmp_path, env, f"w{i}").start() for i in range(3)]
     try:
-        wait_until(lambda: _states(postgres_url).get("sent") == 1000, 120, "1000 sends")
+        # A generous bound against a hang, not a speed check (alone: ~25 s).
+        try:
+            wait_until(lambda: _states(postgres_url).get("sent") == 1000, 300, "1000 sends")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; deliveries: {_states(postgres_url)}") from exc
     finally:
         for worker in workers:
             worker.stop()
