@@ -104,6 +104,18 @@ class PushResult:
         return self.deliveries_per_second >= self.rps or caught_up
 
 
+def dmpilot_env(database: str) -> dict[str, str]:
+    """dmpilot as every run measures it: scripted brain, coalescing off, budget lifted."""
+    return {
+        "DMPILOT_DATABASE_URL": database,
+        "DMPILOT_COALESCE_SECONDS": "0",
+        "DMPILOT_BRAIN": "scripted",
+        # every request here may be a new contact: lift the daily engagement budget
+        "DMPILOT_DAILY_NEW_CONVERSATIONS": "1000000",
+        "DMPILOT_LOG_LEVEL": "warning",
+    }
+
+
 def free_port() -> int:
     import socket
 
@@ -327,18 +339,16 @@ def measure_push(
         base_env,
         workdir,
     )
-    env = base_env | {
-        "DMPILOT_DATABASE_URL": database,
-        "DMPILOT_COALESCE_SECONDS": "0",
-        "DMPILOT_BRAIN": "scripted",
-        # every request here may be a new contact: lift the daily engagement budget
-        "DMPILOT_DAILY_NEW_CONVERSATIONS": "1000000",
-        "DMPILOT_LOG_LEVEL": "warning",
-        "DMPILOT_DELIVERY": "push",
-        "DMPILOT_MANYCHAT_API_KEY": MANYCHAT_KEY,
-        "DMPILOT_MANYCHAT_API_URL": fake,
-        "DMPILOT_SENDS_PER_SECOND": str(rate),
-    }
+    env = (
+        base_env
+        | dmpilot_env(database)
+        | {
+            "DMPILOT_DELIVERY": "push",
+            "DMPILOT_MANYCHAT_API_KEY": MANYCHAT_KEY,
+            "DMPILOT_MANYCHAT_API_URL": fake,
+            "DMPILOT_SENDS_PER_SECOND": str(rate),
+        }
+    )
     name = f"dmpilot-push-{rate}"
     process = start(
         name, [sys.executable, "-m", "dmpilot", "serve", "--port", str(port)], env, workdir
@@ -571,14 +581,7 @@ def server_command(
             "BASELINE_TRANSACTIONS": server[0],
         }
         return [*uvicorn, "baseline_app:app"], env
-    env = base_env | {
-        "DMPILOT_DATABASE_URL": database,
-        "DMPILOT_COALESCE_SECONDS": "0",
-        "DMPILOT_BRAIN": "scripted",
-        # every request here may be a new contact: lift the daily engagement budget
-        "DMPILOT_DAILY_NEW_CONVERSATIONS": "1000000",
-        "DMPILOT_LOG_LEVEL": "warning",
-    }
+    env = base_env | dmpilot_env(database)
     if server.startswith("push"):
         env |= {
             # "push ack": the acknowledgement alone (no worker runs while it is measured:
