@@ -203,7 +203,7 @@ def test_the_server_exports_and_forgets_and_the_contact_stays_stopped(
         ("GET", "/admin/contacts/export", {"contact": "x" * 5000}, 422, ""),
         ("GET", "/admin/contacts/export", {"contact": "id:" + "9" * 200}, 422, ""),
         ("GET", "/admin/contacts/export", {"contact": "@nobody"}, 404, "no contact"),
-        ("POST", "/admin/contacts/forget", b'{"contact": "\\ud800\\u0000"}', 422, "give a contact"),
+        ("POST", "/admin/contacts/forget", b'{"contact": "\\ud800\\u0000"}', 422, "broken text"),
         ("POST", "/admin/contacts/forget", {"contact": "id:" + "9" * 400}, 422, "out of range"),
         ("POST", "/admin/contacts/forget", {"contact": "x" * 400}, 422, "at most 128"),
         ("POST", "/admin/contacts/forget", {"contact": 10**30}, 404, "no contact"),

@@ -7,7 +7,7 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from dmpilot.alerts.senders import describe_targets
 from dmpilot.bootstrap import System
@@ -50,7 +50,7 @@ class ConvertedRequest(BaseModel):
 
 
 # Free text an operator sends: lone surrogates and NUL removed, as for every webhook body.
-CleanText = Annotated[StrictStr, AfterValidator(scrub)]
+CleanText = Annotated[StrictStr, BeforeValidator(scrub)]
 
 
 class PauseRequest(BaseModel):
