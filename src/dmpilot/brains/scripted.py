@@ -84,6 +84,10 @@ def phrase_bank(persona: Persona, language: str) -> PhraseBank | None:
     return own.model_copy(update={"stages": stages | {k: v for k, v in own.stages.items() if v}})
 
 
+def _filled(line: str, fill: dict[str, str]) -> str:
+    return " ".join(line.format(**fill).split())
+
+
 class ScriptedBrain:
     name = "scripted"
     checks_broadcast = False
@@ -95,18 +99,22 @@ class ScriptedBrain:
         if request.purpose is Purpose.EXIT:
             # Goodbyes come from the persona's own exit lines (the engine's fallback).
             raise BrainExhausted("the scripted brain writes no goodbyes")
+        fill: dict[str, str] = {}
         if request.purpose is Purpose.NUDGE:
-            candidates = self.nudges(request)
+            lines = self.nudges(request)
         else:
-            candidates = self.candidates(request, self._bank(request))
+            lines, fill = self._combos(request, self._bank(request))
+        # Shuffled before they are filled in, and filled in one at a time: the first fresh
+        # line is usually among the first few of a few hundred combinations.
         rng = random.Random(f"{self.seed}:{request.contact_id}:{len(request.recent_replies)}")
-        rng.shuffle(candidates)
-        for text in candidates:
+        rng.shuffle(lines)
+        for line in lines:
+            text = _filled(line, fill) if fill else line
             if text in request.rejected:
                 continue
             if find_repeat(text, request.recent_replies) is None:
                 return BrainReply(text=text, model="scripted")
-        raise BrainExhausted(f"all {len(candidates)} phrase combinations were already used")
+        raise BrainExhausted(f"all {len(lines)} phrase combinations were already used")
 
     @staticmethod
     def _bank(request: BrainRequest) -> PhraseBank:
@@ -117,6 +125,14 @@ class ScriptedBrain:
 
     @staticmethod
     def candidates(request: BrainRequest, bank: PhraseBank) -> list[str]:
+        """Every line the bank offers for this request, filled in."""
+        combos, fill = ScriptedBrain._combos(request, bank)
+        return [_filled(combo, fill) for combo in combos]
+
+    @staticmethod
+    def _combos(request: BrainRequest, bank: PhraseBank) -> tuple[list[str], dict[str, str]]:
+        """The lines (an opener and a stage line, or a stage line alone) before their
+        placeholders are filled, and what fills them."""
         persona = request.persona
         if request.stage in bank.stages:
             lines = bank.stages[request.stage]
@@ -148,7 +164,7 @@ class ScriptedBrain:
             "link": str(request.persona.link.url),
             "platform": request.persona.link.platform,
         }
-        return [" ".join(combo.format(**fill).split()) for combo in combos]
+        return combos, fill
 
     @staticmethod
     def nudges(request: BrainRequest) -> list[str]:

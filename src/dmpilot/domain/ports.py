@@ -78,6 +78,7 @@ class LeasesPort(Protocol):
         history_limit: int,
         *,
         supersede: bool = True,
+        paused: bool | None = None,
     ) -> ContactState | None: ...
 
     def claim_due_and_load(

@@ -96,6 +96,7 @@ async def receive_message(engine: Engine, command: ReceiveMessage) -> Decision:
             config.lease,
             config.history_messages,
             supersede=False,
+            paused=recorded.paused,  # read by `record`, in this transaction
         )
         return recorded, state
 

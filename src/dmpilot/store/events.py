@@ -8,7 +8,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from dmpilot.domain.decision import EventKind, Reason
+from dmpilot.store.driver import execute
 from dmpilot.store.schema import events
+
+_INSERT = events.insert()  # built once: the driver path keeps its compiled form
 
 
 def add_event(
@@ -23,8 +26,9 @@ def add_event(
     latency_ms: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    db.execute(
-        events.insert(),
+    execute(
+        db,
+        _INSERT,
         {
             "created_at": now,
             "kind": kind.value,

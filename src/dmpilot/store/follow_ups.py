@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from dmpilot.domain.decision import ContactState, EventKind, Reason
 from dmpilot.domain.delivery import DeliveryState
 from dmpilot.domain.follow_ups import DueFollowUp, FollowUpCancel, FollowUpState
+from dmpilot.store.driver import execute
 from dmpilot.store.events import add_event
 from dmpilot.store.schema import contacts, deliveries, follow_ups, messages
 from dmpilot.store.statements import Statements
@@ -115,7 +116,7 @@ def settle_follow_up(
         "b_now": now,
     }
     if reply_id is None:
-        follows = db.scalar(_settle_any, values)
+        follows = execute(db, _settle_any, values).scalar()
     else:
         follows = db.scalar(_settle_reply, {**values, "b_reply_id": reply_id})
     if follows is None:

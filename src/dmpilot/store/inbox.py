@@ -15,6 +15,7 @@ from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.domain.inbound import Inbound
 from dmpilot.domain.memory import Fact, FactKind, merge
 from dmpilot.domain.turns import HandoffRequest, Recorded
+from dmpilot.store.driver import execute
 from dmpilot.store.events import add_event
 from dmpilot.store.follow_ups import cancel_follow_up
 from dmpilot.store.handoff import end_handoff, take_over
@@ -73,7 +74,10 @@ class Inbox:
             until,
             since,
             created_at,
-        ) = db.execute(
+            paused,
+            follow_up_pending,
+        ) = execute(
+            db,
             sql.upsert_contact,
             {
                 "channel": inbound.channel,
@@ -90,7 +94,7 @@ class Inbox:
             db, contact_id, inbound.channel, inbound.contact_external_id, now
         ):
             stopped_at, stage = stopped_at or now, STOPPED_STAGE
-        paused = bool(db.scalar(sql.paused))
+        paused = bool(paused)
         stopped = stopped_at is not None
         subscriber = inbound.contact_external_id
         if since is not None and (until is None or until <= now):
@@ -103,9 +107,9 @@ class Inbox:
             ids = {"contact_id": contact_id, "key": key}
             # A platform message id names one message forever: its key never expires.
             cutoff = NEVER if inbound.external_message_id else now - dedup_window
-            claimed = db.execute(sql.claim_key, {**ids, "now": now, "cutoff": cutoff})
+            claimed = execute(db, sql.claim_key, {**ids, "now": now, "cutoff": cutoff})
             if claimed.first() is None:
-                original, original_at = db.execute(sql.key_message, ids).one()
+                original, original_at = execute(db, sql.key_message, ids).one()
                 retake = (
                     original is not None
                     and (lease_expires_at is None or lease_expires_at <= now)
@@ -130,7 +134,8 @@ class Inbox:
                     handoff=handed_off,
                 )
 
-        message_id = db.execute(
+        message_id = execute(
+            db,
             sql.insert_message,
             {
                 "contact_id": contact_id,
@@ -143,12 +148,14 @@ class Inbox:
             },
         ).scalar_one()
         if key is not None:
-            db.execute(
+            execute(
+                db,
                 sql.link_key,
                 {"b_contact_id": contact_id, "b_key": key, "b_message_id": message_id},
             )
         # They answered: no nudge follows (one queued already is fenced at its claim).
-        cancel_follow_up(db, contact_id, FollowUpCancel.CONTACT_WROTE, now)
+        if follow_up_pending or not sql.single_writer:
+            cancel_follow_up(db, contact_id, FollowUpCancel.CONTACT_WROTE, now)
         if facts:
             self._remember(contact_id, message_id, facts, now)
         applied = None

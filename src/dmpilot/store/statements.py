@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from dmpilot.domain.decision import EventKind, Reason
 from dmpilot.domain.delivery import DeliveryKind, DeliveryState
+from dmpilot.domain.follow_ups import FollowUpState
 from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.store.schema import (
     contact_facts,
@@ -37,6 +38,7 @@ from dmpilot.store.schema import (
     daily_budget,
     deliveries,
     events,
+    follow_ups,
     inbound_keys,
     messages,
     turns,
@@ -89,6 +91,11 @@ class Statements:
         insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
         self.insert = insert
 
+        self.paused = select(control.c.paused).where(control.c.id == 1)
+        # SQLite runs one write transaction at a time: what one statement reads cannot change
+        # before the next. PostgreSQL commits others between statements (READ COMMITTED).
+        self.single_writer = dialect_name == "sqlite"
+
         # -- inbound -----------------------------------------------------------------------
         new_contact = insert(contacts).values(
             channel=_p("channel"),
@@ -121,6 +128,15 @@ class Statements:
             contacts.c.handoff_until,
             contacts.c.handoff_at,
             contacts.c.created_at,  # equal to `now`: created by this statement
+            # Read in the same round trip: the kill switch, and whether a follow-up waits
+            # (a message cancels it; only a single writer may trust this and skip the cancel).
+            self.paused.scalar_subquery().label("paused"),
+            exists()
+            .where(
+                follow_ups.c.contact_id == contacts.c.id,
+                follow_ups.c.state == FollowUpState.PENDING.value,
+            )
+            .label("follow_up_pending"),
         )
 
         # A contact named by a channel event (an echo, a referral): created if new, but its
@@ -139,7 +155,6 @@ class Statements:
             set_={"source": func.coalesce(contacts.c.source, silent_contact.excluded.source)},
         ).returning(contacts.c.id, contacts.c.stopped_at, contacts.c.created_at)
 
-        self.paused = select(control.c.paused).where(control.c.id == 1)
         # Serialises work that must run in one process at a time (a no-op on SQLite, where
         # a write transaction already holds the database's one write lock).
         self.lock_control = select(control.c.id).where(control.c.id == 1).with_for_update()
@@ -192,6 +207,11 @@ class Statements:
 
         self.newest_inbound = select(func.max(messages.c.id)).where(
             messages.c.contact_id == _p("contact_id"), messages.c.direction == "in"
+        )
+        # The turn fence's two checks in one round trip: the kill switch and the newest
+        # inbound message (a newer one means a newer turn answers everything).
+        self.paused_and_newest = select(
+            self.paused.scalar_subquery(), self.newest_inbound.scalar_subquery()
         )
 
         # Safety stops at ingest. A minor overrides any other stop and is never owed a

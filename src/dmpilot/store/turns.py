@@ -29,6 +29,7 @@ from dmpilot.domain.turns import (
     TurnCommit,
     TurnRejected,
 )
+from dmpilot.store.driver import execute
 from dmpilot.store.events import add_event
 from dmpilot.store.follow_ups import schedule_follow_up, settle_follow_up
 from dmpilot.store.outbox import cancel_superseded
@@ -109,16 +110,19 @@ class Leases:
         history_limit: int,
         *,
         supersede: bool = True,
+        paused: bool | None = None,
     ) -> ContactState | None:
         """Take the contact's lease and read its state in one transaction; None if taken.
-        `supersede=False` skips looking for queued replies (inline delivery queues none)."""
-        claimed = self.db.execute(
+        `supersede=False` skips looking for queued replies (inline delivery queues none).
+        `paused`: the kill switch as this transaction already read it, not read again."""
+        claimed = execute(
+            self.db,
             self.sql.claim_lease,
             {"contact_id": contact_id, "owner": owner, "now": now, "expires": now + ttl},
         )
         if claimed.rowcount != 1:
             return None
-        return self._load(contact_id, now, history_limit, supersede)
+        return self._load(contact_id, now, history_limit, supersede, paused)
 
     def claim_due_and_load(
         self, owner: str, now: datetime, ttl: timedelta, history_limit: int
@@ -135,7 +139,12 @@ class Leases:
         self.db.execute(self.sql.release_lease, {"contact_id": contact_id, "owner": owner})
 
     def _load(
-        self, contact_id: int, now: datetime, history_limit: int, supersede: bool = True
+        self,
+        contact_id: int,
+        now: datetime,
+        history_limit: int,
+        supersede: bool = True,
+        paused: bool | None = None,
     ) -> ContactState:
         """The state under the lease. Queued replies this turn will cover are cancelled
         first: the new reply answers everything, in the earliest slot they held."""
@@ -147,21 +156,23 @@ class Leases:
                 superseded_at = cancel_superseded(self.db, sql, contact_id, newest, now)
         state = self.state(contact_id, history_limit)
         if not state.recent_replies:
-            engaged = self.db.scalar(sql.budget_used, {"day": now.date()}) or 0
+            engaged = execute(self.db, sql.budget_used, {"day": now.date()}).scalar() or 0
             state = replace(state, new_conversations_today=engaged)
-        paused = bool(self.db.scalar(sql.paused))
+        if paused is None:
+            paused = bool(execute(self.db, sql.paused, {}).scalar())
         return replace(state, superseded_not_before=superseded_at, paused=paused)
 
     def state(self, contact_id: int, history_limit: int, recent_limit: int = 20) -> ContactState:
         db, sql = self.db, self.sql
         ids = {"contact_id": contact_id}
-        contact = db.execute(sql.contact, ids).one()
-        pending = db.execute(sql.pending, ids).all()[::-1]  # oldest first
-        history = db.execute(sql.history, {**ids, "limit": history_limit}).all()
-        cycle = db.execute(
-            sql.cycle_outbound, {**ids, "cycle_started_at": contact.cycle_started_at}
+        contact = execute(db, sql.contact, ids).one()
+        pending = execute(db, sql.pending, ids).all()[::-1]  # oldest first
+        history = execute(db, sql.history, {**ids, "limit": history_limit}).all()
+        cycle = execute(
+            db, sql.cycle_outbound, {**ids, "cycle_started_at": contact.cycle_started_at}
         ).all()
-        recent = db.scalars(sql.recent_replies, {**ids, "limit": recent_limit}).all()
+        replies = execute(db, sql.recent_replies, {**ids, "limit": recent_limit}).all()
+        recent = [text for (text,) in replies]
         return ContactState(
             contact_id=contact_id,
             external_id=contact.external_id,
@@ -176,7 +187,7 @@ class Leases:
             recent_replies=tuple(recent),
             last_inbound_at=contact.last_inbound_at,
             stage=contact.stage,
-            known={kind: value for kind, value in db.execute(sql.facts, ids)},
+            known={kind: value for kind, value in execute(db, sql.facts, ids).all()},
             channel=contact.channel,
             turn_attempts=contact.turn_attempts or 0,
             goodbye_due=bool(contact.goodbye_due),
@@ -202,7 +213,8 @@ class Turns:
         """
         db, sql = self.db, self.sql
         ids = {"contact_id": turn.contact_id}
-        fenced = db.execute(
+        fenced = execute(
+            db,
             _fence(turn.kind, turn.reactivate),
             {
                 **ids,
@@ -214,15 +226,16 @@ class Turns:
         )
         if fenced.rowcount != 1:
             raise TurnRejected(self._why_fenced(turn))
-        if db.scalar(sql.paused):
+        paused, newest = execute(db, sql.paused_and_newest, ids).one()
+        if paused:
             raise TurnRejected(Reason.PAUSED)
-        if turn.kind is not CommitKind.GOODBYE:
-            newest = db.scalar(sql.newest_inbound, ids)
-            if newest is not None and newest > turn.last_inbound_id:
-                raise TurnRejected(Reason.COALESCED)
+        # A goodbye answers an opt-out, and never gives way to a newer message.
+        newer = newest is not None and newest > turn.last_inbound_id
+        if newer and turn.kind is not CommitKind.GOODBYE:
+            raise TurnRejected(Reason.COALESCED)
         if turn.new_conversation_limit is not None:
-            claimed = db.execute(
-                sql.claim_budget, {"day": turn.now.date(), "limit": turn.new_conversation_limit}
+            claimed = execute(
+                db, sql.claim_budget, {"day": turn.now.date(), "limit": turn.new_conversation_limit}
             )
             if claimed.first() is None:
                 raise TurnRejected(Reason.BUDGET)
@@ -236,7 +249,8 @@ class Turns:
             variant = self._rotate_exit(turn)
             text = turn.exit_texts[variant]
         try:
-            turn_id = db.execute(
+            turn_id = execute(
+                db,
                 sql.insert_turn,
                 {
                     "contact_id": turn.contact_id,
@@ -324,7 +338,8 @@ class Turns:
     ) -> tuple[int, int]:
         """The message and its delivery row, written together."""
         db, sql = self.db, self.sql
-        message_id: int = db.execute(
+        message_id: int = execute(
+            db,
             sql.insert_message,
             {
                 "contact_id": turn.contact_id,
@@ -352,7 +367,8 @@ class Turns:
                 )
             )
         plan = turn.delivery
-        delivery_id: int = db.execute(
+        delivery_id: int = execute(
+            db,
             sql.insert_delivery,
             {
                 "contact_id": turn.contact_id,

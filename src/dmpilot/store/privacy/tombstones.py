@@ -11,16 +11,20 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from dmpilot.domain.decision import EventKind, Reason
 from dmpilot.domain.funnel import STOPPED_STAGE
 from dmpilot.domain.privacy import tombstone
+from dmpilot.store.driver import execute
 from dmpilot.store.events import add_event
 from dmpilot.store.schema import contacts, privacy, tombstones
 from dmpilot.store.statements import Statements
 
 _ROW = 1
+# Every new contact is looked up: built once, run through the driver.
+_SALT = select(privacy.c.salt).where(privacy.c.id == _ROW)
+_BURIED = select(tombstones.c.digest).where(tombstones.c.digest == bindparam("digest"))
 
 
 def ensure_row(db: Connection, sql: Statements) -> None:
@@ -43,7 +47,7 @@ def lock_row(db: Connection, sql: Statements) -> None:
 
 def salt(db: Connection, sql: Statements) -> str:
     ensure_row(db, sql)
-    value: str = db.execute(select(privacy.c.salt).where(privacy.c.id == _ROW)).scalar_one()
+    value: str = db.execute(_SALT).scalar_one()
     return value
 
 
@@ -59,11 +63,11 @@ def bury(db: Connection, sql: Statements, channel: str, external_id: str) -> Non
 def is_forgotten(db: Connection, channel: str, external_id: str) -> bool:
     """Whether this channel id belongs to a forgotten contact. Never creates the salt: with
     no salt yet, nothing was ever forgotten."""
-    current = db.scalar(select(privacy.c.salt).where(privacy.c.id == _ROW))
+    current = execute(db, _SALT, {}).scalar()
     if current is None:
         return False
     digest = tombstone(current, channel, external_id)
-    return db.scalar(select(tombstones.c.digest).where(tombstones.c.digest == digest)) is not None
+    return execute(db, _BURIED, {"digest": digest}).first() is not None
 
 
 def stop_if_forgotten(
