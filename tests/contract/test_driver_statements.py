@@ -4,7 +4,9 @@ exceptions."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,3 +126,25 @@ def test_a_failed_statement_raises_sqlalchemys_exception_and_stores_nothing(
     assert isinstance(raised.value.__cause__, IntegrityError)  # what callers catch
     with store.reading() as reads:
         assert reads.db.execute(select(messages.c.id)).all() == []
+
+
+def test_a_locked_sqlite_database_is_store_unavailable(tmp_path: Path) -> None:
+    """The write lock is taken by BEGIN IMMEDIATE, sent straight to the driver: a database
+    another process holds is refused as StoreUnavailable (a 503), never a raw error."""
+    path = tmp_path / "locked.db"
+    store = Store.open(f"sqlite:///{path}", pool_size=1)
+    try:
+        with store.engine.connect() as connection:  # the pool's one connection, at once
+            connection.connection.driver_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StoreUnavailable, match="locked"), store.writing():
+                pass
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        with store.writing() as unit:  # released: the same connection writes again
+            add_event(unit.db, NOW, EventKind.SKIPPED, Reason.EMPTY)
+    finally:
+        store.close()

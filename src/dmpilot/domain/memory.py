@@ -22,6 +22,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 MAX_VALUE = 60
 MAX_INTERESTS = 3
@@ -65,6 +66,7 @@ _APOSTROPHES = frozenset("'’‘`´ʼ")
 _TOKEN = re.compile(r"[^\W_]+(?:-[^\W_]+)*(?:'(?:s|t|re|ll|ve|d|m)\b)?")
 
 
+@lru_cache(maxsize=2048)  # a message is a few dozen characters, most of them repeats
 def _fold_char(ch: str) -> str:
     if ch in _APOSTROPHES:
         return "'"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any fixed number: every dmpilot process that migrates takes the same advisory lock.
@@ -141,7 +142,14 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
         # Writers take the lock up front, so two transactions never deadlock upgrading
         # a read lock; read-only work asks for a deferred BEGIN.
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        statement = f"BEGIN {mode}"
+        # Straight to the driver (two per message); SQLAlchemy runs this hook outside its
+        # own error handling, so a locked database is wrapped here, as StoreUnavailable
+        # expects.
+        try:
+            connection.connection.driver_connection.execute(statement)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
     return engine
 
