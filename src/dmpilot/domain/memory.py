@@ -83,23 +83,47 @@ class _Token:
     raw: str  # as written
 
 
+def _fold_with_origin(text: str) -> tuple[str, list[int]]:
+    """The folded text (accents off, lowercase, one apostrophe, single inner spaces) and,
+    for each of its characters, the index of the original character it came from."""
+    if text.isascii():
+        return _fold_ascii(text)
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, ch in enumerate(text):
+        for folded in _fold_char(ch):
+            if folded == " " and (not chars or chars[-1] == " "):
+                continue
+            chars.append(folded)
+            origin.append(index)
+    if chars and chars[-1] == " ":
+        chars.pop()
+        origin.pop()
+    return "".join(chars), origin
+
+
+# ASCII folds one character to one: a table instead of a loop (most messages are ASCII).
+_ASCII_FOLD = {
+    code: " " if chr(code).isspace() else "'" if chr(code) in _APOSTROPHES else chr(code).lower()
+    for code in range(128)
+}
+
+
+def _fold_ascii(text: str) -> tuple[str, list[int]]:
+    folded = text.translate(_ASCII_FOLD)
+    # A space is kept after a kept non-space only: no leading or doubled spaces.
+    origin = [i for i, ch in enumerate(folded) if ch != " " or (i and folded[i - 1] != " ")]
+    if origin and folded[origin[-1]] == " ":
+        origin.pop()
+    return "".join([folded[i] for i in origin]), origin
+
+
 class _Text:
     """A message folded for matching, with its tokens mapped back to the original."""
 
     def __init__(self, text: str) -> None:
-        chars: list[str] = []
-        origin: list[int] = []
-        for index, ch in enumerate(text):
-            for folded in _fold_char(ch):
-                if folded == " " and (not chars or chars[-1] == " "):
-                    continue
-                chars.append(folded)
-                origin.append(index)
-        if chars and chars[-1] == " ":
-            chars.pop()
-            origin.pop()
         self.original = text
-        self.folded = "".join(chars)
+        self.folded, origin = _fold_with_origin(text)
         self.origin = origin
         self.tokens: list[_Token] = []
         self._raw: list[tuple[int, int]] = []

@@ -66,7 +66,7 @@ class Rows:
 class _Compiled:
     """One statement compiled for one set of parameter names."""
 
-    __slots__ = ("binds", "order", "raw_rows", "results", "row", "sql")
+    __slots__ = ("binds", "positional", "raw_rows", "results", "row", "sql")
 
     def __init__(self, dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...]) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
@@ -75,16 +75,16 @@ class _Compiled:
         if compiled.post_compile_params or compiled.escaped_bind_names:
             raise TypeError(f"a statement the driver path cannot run: {compiled}")
         self.sql = compiled.string
-        # Each placeholder: the caller's value or the statement's own literal, then the
-        # column type's conversion for this driver.
-        self.binds: list[tuple[str, Any, Processor]] = []
+        # Each placeholder, in the order the driver takes them (sqlite3's `?` by position,
+        # psycopg's `%(name)s` by name): the caller's value or the statement's own
+        # literal, then the column type's conversion for this driver.
+        found: dict[str, tuple[Any, Processor]] = {}
         for bind, name in compiled.bind_names.items():
             literal = _REQUIRED if bind.required else bind.effective_value
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            self.binds.append((name, literal, processor))
-        # Positional drivers (sqlite3: `?`) take the values in this order; named ones
-        # (psycopg: `%(name)s`) take the mapping.
-        self.order = compiled.positiontup
+            found[name] = (literal, bind.type.dialect_impl(dialect).bind_processor(dialect))
+        self.positional = compiled.positiontup is not None
+        order = compiled.positiontup if compiled.positiontup is not None else list(found)
+        self.binds: list[tuple[str, Any, Processor]] = [(name, *found[name]) for name in order]
         columns = _columns(statement)
         self.results: list[Processor] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
@@ -94,12 +94,14 @@ class _Compiled:
         self.row: Any = namedtuple("Row", names, rename=True) if names else None
 
     def run(self, db: Connection, params: Mapping[str, Any]) -> Rows:
-        values: dict[str, Any] = {}
+        values = []
         for name, literal, processor in self.binds:
             value = params[name] if literal is _REQUIRED else params.get(name, literal)
-            values[name] = value if processor is None else processor(value)
+            values.append(value if processor is None else processor(value))
         bound: Sequence[Any] | dict[str, Any] = (
-            values if self.order is None else [values[name] for name in self.order]
+            values
+            if self.positional
+            else {name: value for (name, _, _), value in zip(self.binds, values, strict=True)}
         )
         driver: Any = db.connection.driver_connection
         dbapi = db.dialect.loaded_dbapi
