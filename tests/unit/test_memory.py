@@ -432,30 +432,14 @@ def test_long_names_and_places_are_cut(chars: list[str]) -> None:
             assert len(fact.value) <= MAX_VALUE
 
 
-def _fold_char_by_char(text: str) -> tuple[str, list[int]]:
-    """The general path, forced: what the ASCII table must agree with."""
-    chars: list[str] = []
-    origin: list[int] = []
-    for index, ch in enumerate(text):
-        for folded in memory._fold_char(ch):
-            if folded == " " and (not chars or chars[-1] == " "):
-                continue
-            chars.append(folded)
-            origin.append(index)
-    if chars and chars[-1] == " ":
-        chars.pop()
-        origin.pop()
-    return "".join(chars), origin
-
-
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
 def test_the_ascii_fold_matches_the_general_one(text: str) -> None:
-    assert memory._fold_ascii(text) == _fold_char_by_char(text)
+    assert memory._fold_ascii(text) == memory._fold_each(text)
 
 
 @pytest.mark.parametrize(
     "text", ["", " ", "  Hi  there\t\n", "I'M  `Sam`\x1c\x1fok ", "a  b", " x", "x "]
 )
 def test_the_ascii_fold_on_spaces_and_apostrophes(text: str) -> None:
-    assert memory._fold_ascii(text) == _fold_char_by_char(text)
+    assert memory._fold_ascii(text) == memory._fold_each(text)

@@ -86,8 +86,11 @@ class _Token:
 def _fold_with_origin(text: str) -> tuple[str, list[int]]:
     """The folded text (accents off, lowercase, one apostrophe, single inner spaces) and,
     for each of its characters, the index of the original character it came from."""
-    if text.isascii():
-        return _fold_ascii(text)
+    return _fold_ascii(text) if text.isascii() else _fold_each(text)
+
+
+def _fold_each(text: str) -> tuple[str, list[int]]:
+    """Any text, a character at a time (one may fold to several: "ß" is "ss")."""
     chars: list[str] = []
     origin: list[int] = []
     for index, ch in enumerate(text):
