@@ -32,6 +32,7 @@ the backlog when the load stops, the drain time and the server's peak memory.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -526,7 +527,6 @@ def paced_p99(url: str, tag: str, rate: float, seconds: float, numeric: bool) ->
     """p99 milliseconds at a steady `rate` of new messages, sent on a schedule whatever the
     answers (open loop: a slow answer does not slow the sender down, so queueing shows).
     Each latency counts from when its request was due, not from when it left."""
-    import asyncio
 
     async def run() -> list[float]:
         timings: list[float] = []
